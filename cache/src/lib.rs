@@ -1,0 +1,1 @@
+//! Block cache over object storage with single-flight loads. Lands with the agent issue.

@@ -1,0 +1,215 @@
+//! Weir's keyspace: every key the control plane reads or writes, in one place.
+//!
+//! Keys are FoundationDB tuples under `("weir", <cluster>)`, so one FoundationDB
+//! cluster can hold several Weir clusters and every key sorts the way range reads
+//! need. Values are protobuf records from `proto/weir/metadata/v1/records.proto`.
+//!
+//! | key (after the cluster prefix)                 | value            |
+//! |------------------------------------------------|------------------|
+//! | `("topic_name", name)`                         | topic id, 16 bytes |
+//! | `("topic", topic_id)`                          | [`TopicRecord`]  |
+//! | `("partition", topic_id, partition)`           | [`PartitionRecord`] |
+//! | `("index", topic_id, partition, last_offset)`  | [`IndexEntry`]   |
+//! | `("time", topic_id, partition, max_timestamp)` | base offset (i64 LE) of the first index entry whose batches reach that timestamp |
+//! | `("object", object_id)`                        | [`ObjectRecord`] |
+//! | `("object_results", object_id, chunk)`         | [`CommitResults`] |
+//! | `("agent", agent_id)`                          | [`AgentRecord`]  |
+//! | `("lease", name)`                              | [`LeaseRecord`]  |
+//!
+//! Index entries are keyed by their *last* offset, so the entry that holds offset `o`
+//! is the first key at or after `("index", t, p, o)`. The time index holds a key only
+//! when an entry raises the partition's largest timestamp, so the first key at or after
+//! `("time", t, p, ts)` names the first entry with a timestamp `>= ts`.
+
+use foundationdb_tuple::{Subspace, TuplePack, TupleUnpack, Uuid};
+use prost::Message;
+
+use crate::error::{Error, Result};
+use crate::ids::{AgentId, ObjectId, Offset, Partition, TopicId};
+use crate::transaction::RangeOption;
+
+pub use crate::records::{
+    AgentRecord, CommitResults, IndexEntry, LeaseRecord, ObjectRecord, PartitionRecord, TopicRecord,
+};
+
+const TOPIC_NAME: &str = "topic_name";
+const TOPIC: &str = "topic";
+const PARTITION: &str = "partition";
+const INDEX: &str = "index";
+const TIME: &str = "time";
+const OBJECT: &str = "object";
+const OBJECT_RESULTS: &str = "object_results";
+const AGENT: &str = "agent";
+const LEASE: &str = "lease";
+
+/// The keys of one Weir cluster.
+#[derive(Clone, Debug)]
+pub struct Keyspace {
+    root: Subspace,
+}
+
+impl Keyspace {
+    pub fn new(cluster: &str) -> Self {
+        Keyspace {
+            root: Subspace::all().subspace(&("weir", cluster)),
+        }
+    }
+
+    fn key<T: TuplePack>(&self, tuple: &T) -> Vec<u8> {
+        self.root.pack(tuple)
+    }
+
+    fn range<T: TuplePack>(&self, prefix: &T) -> RangeOption {
+        let (begin, end) = self.root.subspace(prefix).range();
+        RangeOption::new(begin..end)
+    }
+
+    fn unpack<'de, T: TupleUnpack<'de>>(&self, key: &'de [u8]) -> Result<T> {
+        self.root.unpack(key).map_err(|e| Error::corrupt(key, e))
+    }
+
+    pub fn topic_name(&self, name: &str) -> Vec<u8> {
+        self.key(&(TOPIC_NAME, name))
+    }
+
+    pub fn topic_names(&self) -> RangeOption {
+        self.range(&(TOPIC_NAME,))
+    }
+
+    pub fn topic(&self, id: TopicId) -> Vec<u8> {
+        self.key(&(TOPIC, id.0))
+    }
+
+    pub fn topics(&self) -> RangeOption {
+        self.range(&(TOPIC,))
+    }
+
+    pub fn partition(&self, topic: TopicId, partition: Partition) -> Vec<u8> {
+        self.key(&(PARTITION, topic.0, partition.0))
+    }
+
+    pub fn partitions(&self, topic: TopicId) -> RangeOption {
+        self.range(&(PARTITION, topic.0))
+    }
+
+    pub fn index_entry(&self, topic: TopicId, partition: Partition, last: Offset) -> Vec<u8> {
+        self.key(&(INDEX, topic.0, partition.0, last.0))
+    }
+
+    /// The index entries of a partition holding offsets `>= from`, in offset order.
+    pub fn index_from(&self, topic: TopicId, partition: Partition, from: Offset) -> RangeOption {
+        let mut range = self.range(&(INDEX, topic.0, partition.0));
+        range.begin = self.index_entry(topic, partition, from);
+        range
+    }
+
+    /// Every index entry of a topic.
+    pub fn index_of_topic(&self, topic: TopicId) -> RangeOption {
+        self.range(&(INDEX, topic.0))
+    }
+
+    /// The last offset an index entry's key names.
+    pub fn index_entry_last_offset(&self, key: &[u8]) -> Result<Offset> {
+        let (_, _, _, last): (String, Uuid, i32, i64) = self.unpack(key)?;
+        Ok(Offset(last))
+    }
+
+    pub fn time_entry(&self, topic: TopicId, partition: Partition, timestamp: i64) -> Vec<u8> {
+        self.key(&(TIME, topic.0, partition.0, timestamp))
+    }
+
+    /// The time-index keys of a partition for timestamps `>= from`.
+    pub fn time_from(&self, topic: TopicId, partition: Partition, from: i64) -> RangeOption {
+        let mut range = self.range(&(TIME, topic.0, partition.0));
+        range.begin = self.time_entry(topic, partition, from);
+        range
+    }
+
+    pub fn time_of_topic(&self, topic: TopicId) -> RangeOption {
+        self.range(&(TIME, topic.0))
+    }
+
+    pub fn object(&self, object: ObjectId) -> Vec<u8> {
+        self.key(&(OBJECT, object.to_bytes().as_slice()))
+    }
+
+    pub fn object_results(&self, object: ObjectId, chunk: u32) -> Vec<u8> {
+        self.key(&(OBJECT_RESULTS, object.to_bytes().as_slice(), chunk))
+    }
+
+    pub fn agent(&self, agent: AgentId) -> Vec<u8> {
+        self.key(&(AGENT, agent.to_bytes().as_slice()))
+    }
+
+    pub fn agents(&self) -> RangeOption {
+        self.range(&(AGENT,))
+    }
+
+    pub fn lease(&self, name: &str) -> Vec<u8> {
+        self.key(&(LEASE, name))
+    }
+}
+
+/// Decodes a record stored under `key`.
+pub fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M> {
+    M::decode(value).map_err(|e| Error::corrupt(key, e))
+}
+
+/// Encodes a record.
+pub fn encode<M: Message>(record: &M) -> Vec<u8> {
+    record.encode_to_vec()
+}
+
+/// A key as FoundationDB prints it: printable ASCII as is, other bytes as `\xNN`.
+pub fn printable(key: &[u8]) -> String {
+    let mut out = String::with_capacity(key.len());
+    for &b in key {
+        if b.is_ascii_graphic() || b == b' ' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_sort_by_offset_and_range_from_an_offset() {
+        let ks = Keyspace::new("test");
+        let topic = TopicId::random();
+        let p = Partition(3);
+        let keys: Vec<_> = [-1i64, 0, 9, 10, 1 << 40]
+            .iter()
+            .map(|&o| ks.index_entry(topic, p, Offset(o)))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "tuple encoding keeps numeric order");
+        let range = ks.index_from(topic, p, Offset(10));
+        assert!(range.begin <= keys[3] && keys[3] < range.end);
+        assert!(keys[2] < range.begin);
+        let other = ks.index_entry(topic, Partition(4), Offset(0));
+        assert!(other >= range.end, "another partition is outside the range");
+        assert_eq!(
+            ks.index_entry_last_offset(&keys[4]).expect("decodes"),
+            Offset(1 << 40)
+        );
+    }
+
+    #[test]
+    fn clusters_do_not_share_keys() {
+        let topic = TopicId::random();
+        let a = Keyspace::new("a").topics();
+        let b = Keyspace::new("b").topic(topic);
+        assert!(b < a.begin || b >= a.end);
+    }
+
+    #[test]
+    fn printable_escapes_binary() {
+        assert_eq!(printable(b"ab\x00\xff"), "ab\\x00\\xff");
+    }
+}
