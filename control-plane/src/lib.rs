@@ -1,1 +1,238 @@
+//! Weir's control plane: topic administration, the offset sequencer, index reads and
+//! offset lookups, high-watermark watches and the agent registry, served over gRPC.
+//!
+//! It never sees record bytes: agents upload objects to their bucket and send only the
+//! objects' batch layout here.
 
+pub mod auth;
+pub mod client;
+pub mod clock;
+mod error;
+pub mod http;
+pub mod index;
+pub mod lease;
+pub mod metrics;
+pub mod registry;
+pub mod sequencer;
+mod service;
+pub mod store;
+pub mod topic_config;
+pub mod topics;
+pub mod watch;
+
+#[allow(
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::pedantic
+)]
+pub mod proto {
+    tonic::include_proto!("weir.controlplane.v1");
+}
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use weir_metadata::Database;
+
+pub use client::ControlPlaneClient;
+pub use error::{Error, ErrorKind, ItemError, Result};
+pub use service::ControlPlaneService;
+
+use crate::auth::RequireToken;
+use crate::clock::{Clock, SystemClock};
+use crate::lease::{Lease, LeaseStatus};
+use crate::metrics::SequencerMetrics;
+use crate::registry::RegistryConfig;
+use crate::sequencer::{SequencerConfig, SequencerHandle};
+use crate::store::Store;
+use crate::watch::WatermarkHub;
+
+/// The largest gRPC message accepted: room for a commit of the most batches one object
+/// may carry.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct ControlPlaneConfig {
+    /// Names this cluster's keyspace, so clusters can share one metadata store.
+    pub cluster: String,
+    /// Names this instance as the sequencer lease's holder.
+    pub instance: String,
+    /// The token agents must present; `None` accepts every call.
+    pub token: Option<String>,
+    pub lease_ttl: Duration,
+    pub sequencer: SequencerConfig,
+    pub registry: RegistryConfig,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        ControlPlaneConfig {
+            cluster: "default".into(),
+            instance: "control-plane".into(),
+            token: None,
+            lease_ttl: Duration::from_secs(10),
+            sequencer: SequencerConfig::default(),
+            registry: RegistryConfig::default(),
+        }
+    }
+}
+
+/// A running control plane: its background tasks and the service they back.
+#[derive(Debug)]
+pub struct ControlPlane {
+    service: ControlPlaneService,
+    token: Option<String>,
+    registry: Arc<Registry>,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ControlPlane {
+    /// Starts the sequencer, the lease and the janitor on `db`.
+    pub async fn start(config: ControlPlaneConfig, db: Database) -> Result<Self> {
+        Self::start_with_clock(config, db, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(
+        config: ControlPlaneConfig,
+        db: Database,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let store = Store::new(db, &config.cluster, clock);
+        let mut registry = Registry::default();
+        let metrics = SequencerMetrics::register(&mut registry);
+        let hub = WatermarkHub::new(4096);
+        let cancel = CancellationToken::new();
+
+        let lease = Lease::new(store.clone(), &config.instance, config.lease_ttl);
+        match lease.acquire_or_renew().await? {
+            LeaseStatus::Held { .. } => {
+                tracing::info!(instance = %config.instance, "holding the sequencer lease")
+            }
+            LeaseStatus::Standby { holder, .. } => {
+                tracing::info!(instance = %config.instance, %holder, "standing by: another instance holds the sequencer lease")
+            }
+        }
+        let (sequencer, sequencer_task) = sequencer::spawn(
+            store.clone(),
+            lease.clone(),
+            hub.clone(),
+            metrics,
+            config.sequencer.clone(),
+            cancel.clone(),
+        );
+        let tasks = vec![
+            sequencer_task,
+            lease.spawn_renewal(cancel.clone()),
+            spawn_janitor(store.clone(), config.registry.clone(), cancel.clone()),
+        ];
+        Ok(ControlPlane {
+            service: ControlPlaneService {
+                store,
+                sequencer,
+                hub,
+                registry: config.registry,
+            },
+            token: config.token,
+            registry: Arc::new(registry),
+            cancel,
+            tasks,
+        })
+    }
+
+    /// For callers in the same process (the playground's agent).
+    pub fn sequencer(&self) -> &SequencerHandle {
+        &self.service.sequencer
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.service.store
+    }
+
+    pub fn hub(&self) -> &WatermarkHub {
+        &self.service.hub
+    }
+
+    pub fn metrics_registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// The four gRPC services, each behind the token check.
+    pub fn routes(&self) -> tonic::service::Routes {
+        use proto::agents_server::AgentsServer;
+        use proto::index_server::IndexServer;
+        use proto::sequencer_server::SequencerServer;
+        use proto::topics_server::TopicsServer;
+        let auth = RequireToken::new(self.token.as_deref());
+        let service = &self.service;
+        tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+            TopicsServer::new(service.clone()),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            SequencerServer::new(service.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            IndexServer::new(service.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            AgentsServer::new(service.clone()),
+            auth,
+        ))
+    }
+
+    /// Serves the gRPC API on `listener` until `shutdown` completes.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<()> {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_routes(self.routes())
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+            .map_err(Error::Serve)
+    }
+
+    /// Stops the background tasks: the sequencer finishes the group in hand and the
+    /// lease is released for a standby.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Removes long-dead agents from the registry, once a minute.
+fn spawn_janitor(
+    store: Store,
+    config: RegistryConfig,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            match registry::prune(&store, &config).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed expired agents"),
+                Err(err) => tracing::warn!(error = %err, "prune expired agents"),
+            }
+        }
+    })
+}

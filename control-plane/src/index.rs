@@ -1,0 +1,213 @@
+//! Reads of the index: which object bytes hold a partition's offsets, and offset
+//! lookups (earliest, latest, by timestamp).
+
+use weir_metadata::keyspace::{self, IndexEntry, PartitionRecord};
+use weir_metadata::{Offset, Partition, RangeOption, TopicId, Transaction, decode_counter};
+
+use crate::error::{ItemError, Result};
+use crate::proto::ErrorCode;
+use crate::store::{Store, topic_by_id};
+
+/// Index entries read per page while filling a partition's read.
+const ENTRIES_PER_PAGE: usize = 256;
+
+/// A partition's offsets as the index knows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watermarks {
+    pub high_watermark: Offset,
+    pub log_start_offset: Offset,
+}
+
+/// A read of one partition's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionRead {
+    pub topic: TopicId,
+    pub partition: Partition,
+    pub from: Offset,
+    /// Entries are returned until their bytes reach this; at least one if any exists.
+    pub max_bytes: u64,
+}
+
+/// The entries covering `from` onwards, and the partition's watermarks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionIndex {
+    pub entries: Vec<IndexEntry>,
+    pub watermarks: Watermarks,
+}
+
+/// What an offset query asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+    /// The first offset of the first batch whose max timestamp is at least this.
+    Timestamp(i64),
+}
+
+/// An offset query's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetAnswer {
+    /// `None` when no batch reaches the timestamp.
+    pub offset: Option<Offset>,
+    /// For timestamp queries, the index entry holding `offset`, so the agent can find
+    /// the exact record inside it.
+    pub entry: Option<IndexEntry>,
+    pub watermarks: Watermarks,
+}
+
+/// Errors of one partition: unknown topic or partition, or an offset out of range.
+pub type PartitionOutcome<T> = Result<T, (ItemError, Option<Watermarks>)>;
+
+async fn watermarks(
+    tx: &Transaction,
+    store: &Store,
+    topic: TopicId,
+    partition: Partition,
+) -> Result<Result<Watermarks, ItemError>> {
+    let Some(record) = topic_by_id(tx, &store.ks, topic).await? else {
+        return Ok(Err(ItemError::new(
+            ErrorCode::UnknownTopic,
+            format!("topic id {topic} does not exist"),
+        )));
+    };
+    if !(0..record.partitions).contains(&partition.0) {
+        return Ok(Err(ItemError::new(
+            ErrorCode::UnknownPartition,
+            format!(
+                "partition {partition} is out of range: topic {} has {} partitions",
+                record.name, record.partitions
+            ),
+        )));
+    }
+    let key = store.ks.partition(topic, partition);
+    let state = match tx.get(&key).await? {
+        Some(value) => keyspace::decode::<PartitionRecord>(&key, &value)?,
+        None => PartitionRecord::default(),
+    };
+    Ok(Ok(Watermarks {
+        high_watermark: Offset(state.high_watermark),
+        log_start_offset: Offset(state.log_start_offset),
+    }))
+}
+
+/// Reads the index for several partitions at one consistent version.
+pub async fn read_index(
+    store: &Store,
+    reads: &[PartitionRead],
+) -> Result<Vec<PartitionOutcome<PartitionIndex>>> {
+    store
+        .db
+        .run(|tx| async move {
+            let mut results = Vec::with_capacity(reads.len());
+            for read in reads {
+                results.push(read_partition(&tx, store, read).await?);
+            }
+            Ok(results)
+        })
+        .await
+}
+
+async fn read_partition(
+    tx: &Transaction,
+    store: &Store,
+    read: &PartitionRead,
+) -> Result<PartitionOutcome<PartitionIndex>> {
+    let marks = match watermarks(tx, store, read.topic, read.partition).await? {
+        Ok(marks) => marks,
+        Err(e) => return Ok(Err((e, None))),
+    };
+    if read.from < marks.log_start_offset || read.from > marks.high_watermark {
+        return Ok(Err((
+            ItemError::new(
+                ErrorCode::OffsetOutOfRange,
+                format!(
+                    "offset {} is outside {}..={} of partition {}",
+                    read.from, marks.log_start_offset, marks.high_watermark, read.partition
+                ),
+            ),
+            Some(marks),
+        )));
+    }
+    let mut entries = Vec::new();
+    let mut bytes = 0;
+    let mut range = Some(
+        store
+            .ks
+            .index_from(read.topic, read.partition, read.from)
+            .limit(ENTRIES_PER_PAGE),
+    );
+    'pages: while let Some(r) = range {
+        let page = tx.get_range_page(&r, false).await?;
+        for kv in &page.kvs {
+            if bytes >= read.max_bytes && !entries.is_empty() {
+                break 'pages;
+            }
+            let entry: IndexEntry = keyspace::decode(&kv.key, &kv.value)?;
+            bytes += entry.length;
+            entries.push(entry);
+        }
+        range = r.next_page(&page).map(|next| next.limit(ENTRIES_PER_PAGE));
+    }
+    Ok(Ok(PartitionIndex {
+        entries,
+        watermarks: marks,
+    }))
+}
+
+/// Answers offset queries for several partitions at one consistent version.
+pub async fn list_offsets(
+    store: &Store,
+    queries: &[(TopicId, Partition, OffsetSpec)],
+) -> Result<Vec<PartitionOutcome<OffsetAnswer>>> {
+    store
+        .db
+        .run(|tx| async move {
+            let mut answers = Vec::with_capacity(queries.len());
+            for &(topic, partition, spec) in queries {
+                answers.push(list_offset(&tx, store, topic, partition, spec).await?);
+            }
+            Ok(answers)
+        })
+        .await
+}
+
+async fn list_offset(
+    tx: &Transaction,
+    store: &Store,
+    topic: TopicId,
+    partition: Partition,
+    spec: OffsetSpec,
+) -> Result<PartitionOutcome<OffsetAnswer>> {
+    let marks = match watermarks(tx, store, topic, partition).await? {
+        Ok(marks) => marks,
+        Err(e) => return Ok(Err((e, None))),
+    };
+    let answer = |offset, entry| OffsetAnswer {
+        offset,
+        entry,
+        watermarks: marks,
+    };
+    let timestamp = match spec {
+        OffsetSpec::Earliest => return Ok(Ok(answer(Some(marks.log_start_offset), None))),
+        OffsetSpec::Latest => return Ok(Ok(answer(Some(marks.high_watermark), None))),
+        OffsetSpec::Timestamp(ts) => ts,
+    };
+    let ks = &store.ks;
+    let range: RangeOption = ks.time_from(topic, partition, timestamp).limit(1);
+    let Some(time) = tx.get_range(&range).await?.into_iter().next() else {
+        return Ok(Ok(answer(None, None)));
+    };
+    let last = Offset(decode_counter(&time.value));
+    // The entry may have been removed by retention since; the next one then answers.
+    let range = ks
+        .index_from(topic, partition, last.max(marks.log_start_offset))
+        .limit(1);
+    let Some(kv) = tx.get_range(&range).await?.into_iter().next() else {
+        return Ok(Ok(answer(None, None)));
+    };
+    let entry: IndexEntry = keyspace::decode(&kv.key, &kv.value)?;
+    Ok(Ok(answer(
+        Some(Offset(entry.base_offset.max(marks.log_start_offset.0))),
+        Some(entry),
+    )))
+}

@@ -1,0 +1,158 @@
+//! The sequencer lease: which control plane commits, and which stand by.
+//!
+//! The holder renews the lease well before it expires; another instance takes it only
+//! once it has expired. Correctness never depends on the lease (offsets are assigned in
+//! serializable transactions); it keeps standbys from fighting over every commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use weir_metadata::Transaction;
+use weir_metadata::keyspace::{self, LeaseRecord};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+const SEQUENCER: &str = "sequencer";
+
+/// Who holds the lease, as seen by one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseStatus {
+    Held { until_ms: i64 },
+    Standby { holder: String, until_ms: i64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct Lease {
+    store: Store,
+    holder: Arc<str>,
+    ttl_ms: i64,
+}
+
+impl Lease {
+    /// `holder` names this instance; an instance restarted under the same name takes
+    /// its lease back at once.
+    pub fn new(store: Store, holder: &str, ttl: Duration) -> Self {
+        Lease {
+            store,
+            holder: holder.into(),
+            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    async fn read(&self, tx: &Transaction, snapshot: bool) -> Result<Option<LeaseRecord>> {
+        let key = self.store.ks.lease(SEQUENCER);
+        let value = if snapshot {
+            tx.snapshot_get(&key).await?
+        } else {
+            tx.get(&key).await?
+        };
+        Ok(match value {
+            Some(value) => Some(keyspace::decode(&key, &value)?),
+            None => None,
+        })
+    }
+
+    /// Takes the lease if it is free, expired or ours, and extends it.
+    pub async fn acquire_or_renew(&self) -> Result<LeaseStatus> {
+        self.store
+            .db
+            .run(|tx| async move {
+                let now = self.store.clock.now_ms();
+                match self.read(&tx, false).await? {
+                    Some(current)
+                        if *current.holder != *self.holder && current.expires_ms > now =>
+                    {
+                        Ok(LeaseStatus::Standby {
+                            holder: current.holder,
+                            until_ms: current.expires_ms,
+                        })
+                    }
+                    _ => {
+                        let until_ms = now + self.ttl_ms;
+                        let record = LeaseRecord {
+                            holder: self.holder.to_string(),
+                            expires_ms: until_ms,
+                        };
+                        tx.set(&self.store.ks.lease(SEQUENCER), &keyspace::encode(&record));
+                        Ok(LeaseStatus::Held { until_ms })
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Fails unless this instance holds the lease. A snapshot read: renewals do not make
+    /// commits conflict.
+    pub async fn check(&self, tx: &Transaction) -> Result<()> {
+        let now = self.store.clock.now_ms();
+        match self.read(tx, true).await? {
+            Some(current) if *current.holder == *self.holder && current.expires_ms > now => Ok(()),
+            Some(current) => Err(Error::Standby {
+                remaining_ms: (current.expires_ms - now).max(0),
+                holder: current.holder,
+            }),
+            None => Err(Error::Standby {
+                holder: String::new(),
+                remaining_ms: 0,
+            }),
+        }
+    }
+
+    /// Gives the lease up, if held, so a standby can take over without waiting.
+    pub async fn release(&self) -> Result<()> {
+        self.store
+            .db
+            .run(|tx| async move {
+                if let Some(current) = self.read(&tx, false).await?
+                    && *current.holder == *self.holder
+                {
+                    tx.clear(&self.store.ks.lease(SEQUENCER));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Renews (or tries to take) the lease every third of its lifetime until cancelled,
+    /// then releases it.
+    pub fn spawn_renewal(self, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let period = Duration::from_millis((self.ttl_ms / 3).max(1) as u64);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The holder last seen: `None` for this instance.
+            let mut last: Option<Option<String>> = None;
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+                match self.acquire_or_renew().await {
+                    Ok(status) => {
+                        let holder = match &status {
+                            LeaseStatus::Held { .. } => None,
+                            LeaseStatus::Standby { holder, .. } => Some(holder.clone()),
+                        };
+                        if last.as_ref() != Some(&holder) {
+                            match &holder {
+                                None => {
+                                    tracing::info!(instance = %self.holder, "took the sequencer lease")
+                                }
+                                Some(other) => {
+                                    tracing::info!(instance = %self.holder, holder = %other, "standing by for the sequencer lease")
+                                }
+                            }
+                        }
+                        last = Some(holder);
+                    }
+                    Err(err) => tracing::warn!(error = %err, "renew sequencer lease"),
+                }
+            }
+            if let Err(err) = self.release().await {
+                tracing::warn!(error = %err, "release sequencer lease");
+            }
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! The control plane's Prometheus metrics, defined here and passed in.
+
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::sequencer::ObjectCommit;
+
+#[derive(Clone, Debug)]
+pub struct SequencerMetrics {
+    objects: Counter,
+    batches: Counter,
+    groups: Counter,
+    group_objects: Histogram,
+    commit_seconds: Histogram,
+}
+
+impl SequencerMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = SequencerMetrics {
+            objects: Counter::default(),
+            batches: Counter::default(),
+            groups: Counter::default(),
+            group_objects: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            commit_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+        };
+        registry.register(
+            "weir_sequencer_objects",
+            "Objects committed",
+            metrics.objects.clone(),
+        );
+        registry.register(
+            "weir_sequencer_batches",
+            "Batches in committed objects",
+            metrics.batches.clone(),
+        );
+        registry.register(
+            "weir_sequencer_groups",
+            "Group-commit transactions",
+            metrics.groups.clone(),
+        );
+        registry.register(
+            "weir_sequencer_group_objects",
+            "Objects per group-commit transaction",
+            metrics.group_objects.clone(),
+        );
+        registry.register(
+            "weir_sequencer_commit_seconds",
+            "Time to commit one group, retries included",
+            metrics.commit_seconds.clone(),
+        );
+        metrics
+    }
+
+    pub(crate) fn observe_group(&self, commits: &[&ObjectCommit], elapsed: Duration) {
+        self.groups.inc();
+        self.objects.inc_by(commits.len() as u64);
+        self.batches
+            .inc_by(commits.iter().map(|c| c.batches.len() as u64).sum());
+        self.group_objects.observe(commits.len() as f64);
+        self.commit_seconds.observe(elapsed.as_secs_f64());
+    }
+}

@@ -1,0 +1,442 @@
+//! The gRPC services: conversions between the wire messages and the control plane's
+//! own types, nothing more.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use weir_metadata::keyspace::IndexEntry;
+use weir_metadata::{AgentId, ObjectId, Offset, Partition, TopicId};
+
+use crate::error::ItemError;
+use crate::index::{self, OffsetSpec, PartitionRead, Watermarks};
+use crate::proto::{self, ErrorCode};
+use crate::registry::{self, RegistryConfig};
+use crate::sequencer::{BatchRef, ObjectCommit, SequencerHandle};
+use crate::store::Store;
+use crate::topics::{self, Topic, TopicOutcome, TopicRef, TopicSpec};
+use crate::watch::{WatermarkHub, WatermarkUpdate};
+
+/// One value serving all four services.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneService {
+    pub(crate) store: Store,
+    pub(crate) sequencer: SequencerHandle,
+    pub(crate) hub: WatermarkHub,
+    pub(crate) registry: RegistryConfig,
+}
+
+fn topic_message(topic: Topic) -> proto::Topic {
+    proto::Topic {
+        id: topic.id.as_bytes().to_vec(),
+        name: topic.name,
+        partitions: topic.partitions,
+        configs: topic.configs.into_iter().collect(),
+    }
+}
+
+fn topic_result(name: String, outcome: TopicOutcome) -> proto::TopicResult {
+    match outcome {
+        Ok(topic) => proto::TopicResult {
+            name: topic.name.clone(),
+            error: ErrorCode::None as i32,
+            message: String::new(),
+            topic: Some(topic_message(topic)),
+        },
+        Err(e) => proto::TopicResult {
+            name,
+            error: e.code as i32,
+            message: e.message,
+            topic: None,
+        },
+    }
+}
+
+/// Topics named by name, then by id, in request order.
+fn topic_refs(names: Vec<String>, ids: Vec<Vec<u8>>) -> Result<Vec<TopicRef>, Status> {
+    let mut refs: Vec<TopicRef> = names.into_iter().map(TopicRef::Name).collect();
+    for id in ids {
+        let id = TopicId::from_slice(&id)
+            .map_err(|e| Status::invalid_argument(format!("topic id: {e}")))?;
+        refs.push(TopicRef::Id(id));
+    }
+    Ok(refs)
+}
+
+fn ref_name(topic: &TopicRef) -> String {
+    match topic {
+        TopicRef::Name(name) => name.clone(),
+        TopicRef::Id(_) => String::new(),
+    }
+}
+
+#[tonic::async_trait]
+impl proto::topics_server::Topics for ControlPlaneService {
+    async fn create_topics(
+        &self,
+        request: Request<proto::CreateTopicsRequest>,
+    ) -> Result<Response<proto::CreateTopicsResponse>, Status> {
+        let request = request.into_inner();
+        let specs = request
+            .topics
+            .into_iter()
+            .map(|t| TopicSpec {
+                name: t.name,
+                partitions: t.partitions,
+                configs: t.configs.into_iter().collect(),
+            })
+            .collect();
+        let results = topics::create_topics(&self.store, specs, request.validate_only).await?;
+        Ok(Response::new(proto::CreateTopicsResponse {
+            results: results
+                .into_iter()
+                .map(|(name, outcome)| topic_result(name, outcome))
+                .collect(),
+        }))
+    }
+
+    async fn delete_topics(
+        &self,
+        request: Request<proto::DeleteTopicsRequest>,
+    ) -> Result<Response<proto::DeleteTopicsResponse>, Status> {
+        let request = request.into_inner();
+        let refs = topic_refs(request.names, request.ids)?;
+        let outcomes = topics::delete_topics(&self.store, &refs).await?;
+        Ok(Response::new(proto::DeleteTopicsResponse {
+            results: refs
+                .iter()
+                .zip(outcomes)
+                .map(|(r, outcome)| topic_result(ref_name(r), outcome))
+                .collect(),
+        }))
+    }
+
+    async fn list_topics(
+        &self,
+        _request: Request<proto::ListTopicsRequest>,
+    ) -> Result<Response<proto::ListTopicsResponse>, Status> {
+        let topics = topics::list_topics(&self.store).await?;
+        Ok(Response::new(proto::ListTopicsResponse {
+            topics: topics.into_iter().map(topic_message).collect(),
+        }))
+    }
+
+    async fn describe_topics(
+        &self,
+        request: Request<proto::DescribeTopicsRequest>,
+    ) -> Result<Response<proto::DescribeTopicsResponse>, Status> {
+        let request = request.into_inner();
+        let refs = topic_refs(request.names, request.ids)?;
+        let outcomes = topics::describe_topics(&self.store, &refs).await?;
+        Ok(Response::new(proto::DescribeTopicsResponse {
+            results: refs
+                .iter()
+                .zip(outcomes)
+                .map(|(r, outcome)| topic_result(ref_name(r), outcome))
+                .collect(),
+        }))
+    }
+
+    async fn create_partitions(
+        &self,
+        request: Request<proto::CreatePartitionsRequest>,
+    ) -> Result<Response<proto::CreatePartitionsResponse>, Status> {
+        let request = request.into_inner();
+        let increases: Vec<(String, i32)> = request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.total))
+            .collect();
+        let outcomes =
+            topics::create_partitions(&self.store, &increases, request.validate_only).await?;
+        Ok(Response::new(proto::CreatePartitionsResponse {
+            results: increases
+                .into_iter()
+                .zip(outcomes)
+                .map(|((name, _), outcome)| topic_result(name, outcome))
+                .collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::sequencer_server::Sequencer for ControlPlaneService {
+    async fn commit_object(
+        &self,
+        request: Request<proto::CommitObjectRequest>,
+    ) -> Result<Response<proto::CommitObjectResponse>, Status> {
+        let request = request.into_inner();
+        let object = ObjectId::from_slice(&request.object_id)
+            .map_err(|e| Status::invalid_argument(format!("object id: {e}")))?;
+        let batches = request
+            .batches
+            .into_iter()
+            .map(|b| BatchRef {
+                // A malformed id names no topic: the batch fails alone as unknown.
+                topic: TopicId::from_slice(&b.topic_id).unwrap_or(TopicId(uuid::Uuid::nil())),
+                partition: Partition(b.partition),
+                position: b.position,
+                length: b.length,
+                record_count: b.record_count,
+                max_timestamp: b.max_timestamp,
+            })
+            .collect();
+        let commit = ObjectCommit {
+            object,
+            key: request.key,
+            size: request.size,
+            batches,
+        };
+        let outcomes = self.sequencer.commit(commit).await?;
+        Ok(Response::new(proto::CommitObjectResponse {
+            results: outcomes
+                .into_iter()
+                .map(|outcome| match outcome {
+                    Ok(offset) => proto::BatchResult {
+                        error: ErrorCode::None as i32,
+                        message: String::new(),
+                        base_offset: offset.0,
+                    },
+                    Err(e) => proto::BatchResult {
+                        error: e.code as i32,
+                        message: e.message,
+                        base_offset: -1,
+                    },
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn entry_message(entry: IndexEntry) -> proto::IndexEntry {
+    proto::IndexEntry {
+        object_id: entry.object_id,
+        position: entry.position,
+        length: entry.length,
+        base_offset: entry.base_offset,
+        record_count: entry.record_count,
+        max_timestamp: entry.max_timestamp,
+        batch_count: entry.batch_count,
+    }
+}
+
+fn bad_topic_id(id: &[u8]) -> ItemError {
+    ItemError::new(
+        ErrorCode::InvalidRequest,
+        format!("topic id must be 16 bytes, got {}", id.len()),
+    )
+}
+
+fn marks_or_unknown(marks: Option<Watermarks>) -> (i64, i64) {
+    marks.map_or((-1, -1), |m| (m.high_watermark.0, m.log_start_offset.0))
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<proto::HighWatermarks, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl proto::index_server::Index for ControlPlaneService {
+    async fn read_index(
+        &self,
+        request: Request<proto::ReadIndexRequest>,
+    ) -> Result<Response<proto::ReadIndexResponse>, Status> {
+        let partitions = request.into_inner().partitions;
+        let reads: Vec<Result<PartitionRead, ItemError>> = partitions
+            .iter()
+            .map(|p| {
+                Ok(PartitionRead {
+                    topic: TopicId::from_slice(&p.topic_id)
+                        .map_err(|_| bad_topic_id(&p.topic_id))?,
+                    partition: Partition(p.partition),
+                    from: Offset(p.from_offset),
+                    max_bytes: p.max_bytes,
+                })
+            })
+            .collect();
+        let valid: Vec<PartitionRead> = reads
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let mut outcomes = index::read_index(&self.store, &valid).await?.into_iter();
+        let answers = partitions
+            .into_iter()
+            .zip(reads)
+            .map(|(p, read)| {
+                let outcome = match read {
+                    Ok(_) => outcomes.next().expect("one outcome per valid read"),
+                    Err(e) => Err((e, None)),
+                };
+                let mut answer = proto::PartitionIndex {
+                    topic_id: p.topic_id,
+                    partition: p.partition,
+                    ..Default::default()
+                };
+                match outcome {
+                    Ok(index) => {
+                        answer.entries = index.entries.into_iter().map(entry_message).collect();
+                        answer.high_watermark = index.watermarks.high_watermark.0;
+                        answer.log_start_offset = index.watermarks.log_start_offset.0;
+                    }
+                    Err((e, marks)) => {
+                        answer.error = e.code as i32;
+                        answer.message = e.message;
+                        (answer.high_watermark, answer.log_start_offset) = marks_or_unknown(marks);
+                    }
+                }
+                answer
+            })
+            .collect();
+        Ok(Response::new(proto::ReadIndexResponse {
+            partitions: answers,
+        }))
+    }
+
+    async fn list_offsets(
+        &self,
+        request: Request<proto::ListOffsetsRequest>,
+    ) -> Result<Response<proto::ListOffsetsResponse>, Status> {
+        use proto::offset_query::Spec;
+        let queries = request.into_inner().queries;
+        let parsed: Vec<Result<(TopicId, Partition, OffsetSpec), ItemError>> = queries
+            .iter()
+            .map(|q| {
+                let topic =
+                    TopicId::from_slice(&q.topic_id).map_err(|_| bad_topic_id(&q.topic_id))?;
+                let spec = match q.spec {
+                    Some(Spec::Earliest(_)) => OffsetSpec::Earliest,
+                    Some(Spec::Latest(_)) => OffsetSpec::Latest,
+                    Some(Spec::Timestamp(ts)) => OffsetSpec::Timestamp(ts),
+                    None => {
+                        return Err(ItemError::new(
+                            ErrorCode::InvalidRequest,
+                            "an offset query needs earliest, latest or timestamp",
+                        ));
+                    }
+                };
+                Ok((topic, Partition(q.partition), spec))
+            })
+            .collect();
+        let valid: Vec<_> = parsed
+            .iter()
+            .filter_map(|q| q.as_ref().ok().copied())
+            .collect();
+        let mut outcomes = index::list_offsets(&self.store, &valid).await?.into_iter();
+        let answers = queries
+            .into_iter()
+            .zip(parsed)
+            .map(|(q, parsed)| {
+                let outcome = match parsed {
+                    Ok(_) => outcomes.next().expect("one outcome per valid query"),
+                    Err(e) => Err((e, None)),
+                };
+                let mut answer = proto::OffsetAnswer {
+                    topic_id: q.topic_id,
+                    partition: q.partition,
+                    offset: -1,
+                    ..Default::default()
+                };
+                match outcome {
+                    Ok(found) => {
+                        answer.offset = found.offset.map_or(-1, |o| o.0);
+                        answer.entry = found.entry.map(entry_message);
+                        answer.high_watermark = found.watermarks.high_watermark.0;
+                        answer.log_start_offset = found.watermarks.log_start_offset.0;
+                    }
+                    Err((e, marks)) => {
+                        answer.error = e.code as i32;
+                        answer.message = e.message;
+                        (answer.high_watermark, answer.log_start_offset) = marks_or_unknown(marks);
+                    }
+                }
+                answer
+            })
+            .collect();
+        Ok(Response::new(proto::ListOffsetsResponse { answers }))
+    }
+
+    type WatchHighWatermarksStream = WatchStream;
+
+    async fn watch_high_watermarks(
+        &self,
+        _request: Request<proto::WatchHighWatermarksRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
+        let stream = self.hub.subscribe().map(|update| {
+            Ok(match update {
+                WatermarkUpdate::Resync => proto::HighWatermarks {
+                    advances: Vec::new(),
+                    resync: true,
+                },
+                WatermarkUpdate::Advances(advances) => proto::HighWatermarks {
+                    advances: advances
+                        .iter()
+                        .map(|a| proto::PartitionWatermark {
+                            topic_id: a.topic.as_bytes().to_vec(),
+                            partition: a.partition.0,
+                            high_watermark: a.high_watermark.0,
+                        })
+                        .collect(),
+                    resync: false,
+                },
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::agents_server::Agents for ControlPlaneService {
+    async fn register_agent(
+        &self,
+        request: Request<proto::RegisterAgentRequest>,
+    ) -> Result<Response<proto::RegisterAgentResponse>, Status> {
+        let request = request.into_inner();
+        let id = registry::register(
+            &self.store,
+            &request.address,
+            &request.zone,
+            &request.version,
+        )
+        .await?;
+        tracing::info!(agent = %id, address = %request.address, zone = %request.zone, "agent registered");
+        Ok(Response::new(proto::RegisterAgentResponse {
+            agent_id: id.to_bytes().to_vec(),
+            heartbeat_interval_ms: self.registry.heartbeat_interval.as_millis() as u32,
+            session_timeout_ms: self.registry.session_timeout.as_millis() as u32,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<proto::HeartbeatRequest>,
+    ) -> Result<Response<proto::HeartbeatResponse>, Status> {
+        let id = AgentId::from_slice(&request.into_inner().agent_id)
+            .map_err(|e| Status::invalid_argument(format!("agent id: {e}")))?;
+        if registry::heartbeat(&self.store, id).await? {
+            Ok(Response::new(proto::HeartbeatResponse {}))
+        } else {
+            Err(Status::not_found(format!(
+                "agent {id} is not registered (it expired); register again"
+            )))
+        }
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<proto::ListAgentsRequest>,
+    ) -> Result<Response<proto::ListAgentsResponse>, Status> {
+        let zone = request.into_inner().zone;
+        let zone = (!zone.is_empty()).then_some(zone.as_str());
+        let agents = registry::list(&self.store, &self.registry, zone).await?;
+        Ok(Response::new(proto::ListAgentsResponse {
+            agents: agents
+                .into_iter()
+                .map(|a| proto::Agent {
+                    id: a.id.to_bytes().to_vec(),
+                    address: a.address,
+                    zone: a.zone,
+                    heartbeat_ms: a.heartbeat_ms,
+                    version: a.version,
+                })
+                .collect(),
+        }))
+    }
+}
