@@ -48,7 +48,9 @@ impl Process {
         loop {
             match ControlPlaneClient::connect(&self.url, Some("t0ken")).await {
                 Ok(client) => return client,
-                Err(err) if Instant::now() > deadline => panic!("control plane did not come up: {err}"),
+                Err(err) if Instant::now() > deadline => {
+                    panic!("control plane did not come up: {err}")
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -91,7 +93,11 @@ async fn commit(client: &mut ControlPlaneClient, topic: &[u8], records: i32) -> 
         .await
         .expect("commit")
         .into_inner();
-    assert_eq!(response.results[0].error, 0, "{}", response.results[0].message);
+    assert_eq!(
+        response.results[0].error, 0,
+        "{}",
+        response.results[0].message
+    );
     response.results[0].base_offset
 }
 
@@ -105,7 +111,11 @@ async fn offsets_survive_kill_9_and_restart() {
     let created = client
         .topics
         .create_topics(proto::CreateTopicsRequest {
-            topics: vec![proto::TopicSpec { name: "durable".into(), partitions: 1, configs: Default::default() }],
+            topics: vec![proto::TopicSpec {
+                name: "durable".into(),
+                partitions: 1,
+                configs: Default::default(),
+            }],
             validate_only: false,
         })
         .await
@@ -124,13 +134,21 @@ async fn offsets_survive_kill_9_and_restart() {
     let index = client
         .index
         .read_index(proto::ReadIndexRequest {
-            partitions: vec![proto::PartitionRead { topic_id: topic.clone(), partition: 0, from_offset: 0, max_bytes: u64::MAX }],
+            partitions: vec![proto::PartitionRead {
+                topic_id: topic.clone(),
+                partition: 0,
+                from_offset: 0,
+                max_bytes: u64::MAX,
+            }],
         })
         .await
         .expect("read index")
         .into_inner();
     let partition = &index.partitions[0];
-    assert_eq!(partition.high_watermark, expected, "every acknowledged commit survived");
+    assert_eq!(
+        partition.high_watermark, expected,
+        "every acknowledged commit survived"
+    );
     let bases: Vec<_> = partition.entries.iter().map(|e| e.base_offset).collect();
     assert_eq!(bases, [0, 3, 4, 8, 9]);
     // The restarted sequencer continues where the first left off.
@@ -143,7 +161,9 @@ async fn offsets_survive_kill_9_and_restart() {
 /// GET /healthz with a bare HTTP/1.1 request (no HTTP client dependency needed).
 async fn http_get(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect http");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect http");
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
@@ -161,7 +181,15 @@ fn help_documents_every_flag() {
         .expect("run weir");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for flag in ["--listen", "--http-listen", "--metadata", "--cluster", "--instance-id", "--token", "--lease-ttl-secs"] {
+    for flag in [
+        "--listen",
+        "--http-listen",
+        "--metadata",
+        "--cluster",
+        "--instance-id",
+        "--token",
+        "--lease-ttl-secs",
+    ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
     for variable in ["WEIR_LISTEN", "WEIR_METADATA", "WEIR_CONTROL_PLANE_TOKEN"] {
@@ -177,5 +205,8 @@ fn a_bad_metadata_url_is_refused_with_a_clear_message() {
         .expect("run weir");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("embedded://"), "says what is expected: {stderr}");
+    assert!(
+        stderr.contains("embedded://"),
+        "says what is expected: {stderr}"
+    );
 }

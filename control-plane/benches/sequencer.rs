@@ -28,18 +28,29 @@ fn setup(runtime: &Runtime, partitions: i32) -> Setup {
     runtime.block_on(async {
         let dir = TempDir::new().expect("temp dir");
         let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("open");
-        let control_plane = ControlPlane::start(ControlPlaneConfig::default(), Database::new(Arc::new(store)))
-            .await
-            .expect("start");
+        let control_plane = ControlPlane::start(
+            ControlPlaneConfig::default(),
+            Database::new(Arc::new(store)),
+        )
+        .await
+        .expect("start");
         let created = topics::create_topics(
             control_plane.store(),
-            vec![TopicSpec { name: "bench".into(), partitions, ..TopicSpec::default() }],
+            vec![TopicSpec {
+                name: "bench".into(),
+                partitions,
+                ..TopicSpec::default()
+            }],
             false,
         )
         .await
         .expect("create");
         let topic = created[0].1.as_ref().expect("created").id;
-        Setup { _dir: dir, control_plane, topic }
+        Setup {
+            _dir: dir,
+            control_plane,
+            topic,
+        }
     })
 }
 
@@ -56,40 +67,59 @@ fn object(topic: TopicId, partitions: i32) -> ObjectCommit {
             max_timestamp: 1_700_000_000_000,
         })
         .collect();
-    ObjectCommit { object: id, key: format!("data/{id}.weir"), size: partitions as u64 * 1024, batches }
+    ObjectCommit {
+        object: id,
+        key: format!("data/{id}.weir"),
+        size: partitions as u64 * 1024,
+        batches,
+    }
 }
 
 async fn commit(sequencer: &SequencerHandle, topic: TopicId, partitions: i32) {
-    let outcomes = sequencer.commit(object(topic, partitions)).await.expect("commit");
+    let outcomes = sequencer
+        .commit(object(topic, partitions))
+        .await
+        .expect("commit");
     assert!(outcomes.iter().all(Result::is_ok));
 }
 
 fn bench_commits(c: &mut Criterion) {
     let runtime = Runtime::new().expect("runtime");
     let mut group = c.benchmark_group("sequencer_commit");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     for partitions in SIZES {
         let setup = setup(&runtime, partitions);
         let sequencer = setup.control_plane.sequencer().clone();
         group.throughput(Throughput::Elements(partitions as u64));
-        group.bench_with_input(BenchmarkId::new("one_committer", partitions), &partitions, |b, &n| {
-            b.to_async(&runtime).iter(|| commit(&sequencer, setup.topic, n));
-        });
+        group.bench_with_input(
+            BenchmarkId::new("one_committer", partitions),
+            &partitions,
+            |b, &n| {
+                b.to_async(&runtime)
+                    .iter(|| commit(&sequencer, setup.topic, n));
+            },
+        );
         group.throughput(Throughput::Elements(16 * partitions as u64));
-        group.bench_with_input(BenchmarkId::new("16_committers", partitions), &partitions, |b, &n| {
-            b.to_async(&runtime).iter(|| async {
-                let commits: Vec<_> = (0..16)
-                    .map(|_| {
-                        let sequencer = sequencer.clone();
-                        let topic = setup.topic;
-                        tokio::spawn(async move { commit(&sequencer, topic, n).await })
-                    })
-                    .collect();
-                for c in commits {
-                    c.await.expect("commit task");
-                }
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("16_committers", partitions),
+            &partitions,
+            |b, &n| {
+                b.to_async(&runtime).iter(|| async {
+                    let commits: Vec<_> = (0..16)
+                        .map(|_| {
+                            let sequencer = sequencer.clone();
+                            let topic = setup.topic;
+                            tokio::spawn(async move { commit(&sequencer, topic, n).await })
+                        })
+                        .collect();
+                    for c in commits {
+                        c.await.expect("commit task");
+                    }
+                });
+            },
+        );
         runtime.block_on(setup.control_plane.shutdown());
     }
     group.finish();
@@ -101,7 +131,10 @@ criterion_group!(benches, bench_commits);
 fn latency_report() {
     let runtime = Runtime::new().expect("runtime");
     println!("\nsequencer on the embedded store (fsync per group commit)");
-    println!("{:>10} {:>11} {:>9} {:>10} {:>10} {:>14}", "partitions", "committers", "commits", "p50 ms", "p99 ms", "batches/s");
+    println!(
+        "{:>10} {:>11} {:>9} {:>10} {:>10} {:>14}",
+        "partitions", "committers", "commits", "p50 ms", "p99 ms", "batches/s"
+    );
     for partitions in SIZES {
         for committers in [1usize, 16] {
             let commits_each = match partitions {
