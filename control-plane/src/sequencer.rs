@@ -358,6 +358,7 @@ async fn commit_object(
                             record_count: i64::from(batch.record_count),
                             max_timestamp: batch.max_timestamp,
                             batch_count: 1,
+                            object_size: commit.size,
                         },
                     }),
                 }

@@ -217,6 +217,7 @@ fn entry_message(entry: IndexEntry) -> proto::IndexEntry {
         record_count: entry.record_count,
         max_timestamp: entry.max_timestamp,
         batch_count: entry.batch_count,
+        object_size: entry.object_size,
     }
 }
 
