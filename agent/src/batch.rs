@@ -1,0 +1,877 @@
+//! Kafka RecordBatches (magic 2): framing and validation without copying, the
+//! base-offset rewrite of the fetch path, and the timestamp search of ListOffsets.
+//!
+//! An agent stores batches exactly as producers sent them, so the write path checks
+//! here what Kafka's broker checks before it appends — framing, magic, CRC-32C, size,
+//! compression codec, and the record count of a producer's batch — without
+//! decompressing anything. Only [`first_record_at_or_after`] looks at records.
+//!
+//! A batch starts with a 61-byte header (big-endian):
+//!
+//! | byte | field                | type | notes                                        |
+//! |-----:|----------------------|------|----------------------------------------------|
+//! |    0 | baseOffset           | i64  | not covered by the CRC: rewritten on fetch   |
+//! |    8 | batchLength          | i32  | bytes after this field, at least 49          |
+//! |   12 | partitionLeaderEpoch | i32  | not covered by the CRC                       |
+//! |   16 | magic                | i8   | 2; byte 16 is the magic in every format      |
+//! |   17 | crc                  | u32  | CRC-32C of bytes 21 to the end of the batch  |
+//! |   21 | attributes           | i16  | bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control |
+//! |   23 | lastOffsetDelta      | i32  | recordsCount - 1 in a producer's batch       |
+//! |   27 | baseTimestamp        | i64  |                                              |
+//! |   35 | maxTimestamp         | i64  |                                              |
+//! |   43 | producerId           | i64  | -1 without an idempotent producer            |
+//! |   51 | producerEpoch        | i16  |                                              |
+//! |   53 | baseSequence         | i32  |                                              |
+//! |   57 | recordsCount         | i32  |                                              |
+//! |   61 | records              |      | compressed as a whole when the codec is not 0 |
+
+use std::fmt;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, TimestampType};
+
+/// Length of a batch header, and so of the smallest batch.
+pub const HEADER_LEN: usize = 61;
+/// baseOffset and batchLength: the bytes a batch has besides those `batchLength` counts.
+pub const LOG_OVERHEAD: usize = 12;
+/// The only message format Weir accepts (Kafka 0.11 and later).
+pub const MAGIC: i8 = 2;
+
+/// Smallest legal batchLength: a header and nothing else.
+const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
+const MAGIC_AT: usize = 16;
+const CRC_START: usize = 21;
+/// The smallest record on the wire: seven one-byte fields (length, attributes,
+/// timestamp delta, offset delta, key length, value length, header count).
+const MIN_RECORD_LEN: usize = 7;
+const CODEC_MASK: i16 = 0b111;
+const LOG_APPEND_TIME_BIT: i16 = 1 << 3;
+const TRANSACTIONAL_BIT: i16 = 1 << 4;
+const CONTROL_BIT: i16 = 1 << 5;
+
+/// Why a partition's records were refused. Each variant maps to one Kafka error code
+/// (see [`BatchError::kafka_error_code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// The bytes are not a well-formed batch (framing, CRC, codec): Kafka's CORRUPT_MESSAGE.
+    #[error("corrupt record batch: {reason}")]
+    Corrupt { reason: String },
+    /// A batch is over the size limit: Kafka's MESSAGE_TOO_LARGE.
+    #[error("record batch of {size} bytes is over the limit of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    /// A well-formed batch that a producer must not send: Kafka's INVALID_RECORD.
+    #[error("invalid record batch: {reason}")]
+    InvalidRecord { reason: String },
+    /// A message set of magic 0 or 1, from a client older than Kafka 0.11.
+    #[error(
+        "record batch has magic {0}, a message format older than Kafka 0.11; only magic 2 is supported"
+    )]
+    UnsupportedMagic(i8),
+}
+
+impl BatchError {
+    /// The Kafka error code a producer gets for this error.
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            BatchError::Corrupt { .. } => ResponseError::CorruptMessage.code(),
+            BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            BatchError::InvalidRecord { .. } => ResponseError::InvalidRecord.code(),
+            BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat.code(),
+        }
+    }
+}
+
+fn corrupt(reason: impl Into<String>) -> BatchError {
+    BatchError::Corrupt {
+        reason: reason.into(),
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> BatchError {
+    BatchError::InvalidRecord {
+        reason: reason.into(),
+    }
+}
+
+/// The decoded 61-byte header of a RecordBatch, field for field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// Reads the header at the start of `bytes`, or `None` if `bytes` is shorter than
+    /// a header. Checks nothing: [`split`] does.
+    pub fn parse(bytes: &[u8]) -> Option<BatchHeader> {
+        let mut b: &[u8] = bytes.first_chunk::<HEADER_LEN>()?;
+        Some(BatchHeader {
+            base_offset: b.get_i64(),
+            batch_length: b.get_i32(),
+            partition_leader_epoch: b.get_i32(),
+            magic: b.get_i8(),
+            crc: b.get_u32(),
+            attributes: b.get_i16(),
+            last_offset_delta: b.get_i32(),
+            base_timestamp: b.get_i64(),
+            max_timestamp: b.get_i64(),
+            producer_id: b.get_i64(),
+            producer_epoch: b.get_i16(),
+            base_sequence: b.get_i32(),
+            record_count: b.get_i32(),
+        })
+    }
+
+    /// The whole batch's length in bytes, header included (0 for a negative batchLength).
+    pub fn size(&self) -> usize {
+        usize::try_from(self.batch_length).map_or(0, |length| LOG_OVERHEAD + length)
+    }
+
+    /// The codec of the records, or `None` for a codec id Kafka does not define
+    /// (which [`split`] refuses).
+    pub fn compression(&self) -> Option<Compression> {
+        match self.attributes & CODEC_MASK {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Gzip),
+            2 => Some(Compression::Snappy),
+            3 => Some(Compression::Lz4),
+            4 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+
+    /// Whether record timestamps are the producer's (create time) or the broker's
+    /// append time, which maxTimestamp then carries for every record.
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & LOG_APPEND_TIME_BIT != 0 {
+            TimestampType::LogAppend
+        } else {
+            TimestampType::Creation
+        }
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    /// A control batch carries transaction markers, not user records.
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
+    /// The offset of the batch's last record, given its baseOffset.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+}
+
+/// A batch that passed [`split`]'s checks, and its bytes: a zero-copy slice of the
+/// produce request.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ValidBatch {
+    pub header: BatchHeader,
+    pub bytes: Bytes,
+}
+
+/// Shows the header and the length, never the records: payloads stay out of logs.
+impl fmt::Debug for ValidBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidBatch")
+            .field("header", &self.header)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// Splits one partition's `records` from a produce request into its batches, checking
+/// each as Kafka's broker would, and returns them as zero-copy slices of `records`.
+///
+/// Refuses the whole partition on the first bad batch, as Kafka does. Empty records
+/// are refused too: a produce request must carry at least one batch per partition.
+/// Whether control or transactional batches are allowed is the caller's policy.
+pub fn split(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<ValidBatch>, BatchError> {
+    if records.is_empty() {
+        return Err(invalid(
+            "no record batches: a produce request carries at least one batch per partition",
+        ));
+    }
+    let mut batches = Vec::new();
+    let mut at = 0;
+    while at < records.len() {
+        let header = validate(&records[at..], max_batch_bytes)?;
+        let end = at + header.size();
+        batches.push(ValidBatch {
+            header,
+            bytes: records.slice(at..end),
+        });
+        at = end;
+    }
+    Ok(batches)
+}
+
+/// Checks the batch at the start of `bytes` (which may hold more after it) and returns
+/// its header.
+pub(crate) fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, BatchError> {
+    let header = frame(bytes)?;
+    let size = header.size();
+    if size > max_batch_bytes {
+        return Err(BatchError::TooLarge {
+            size,
+            max: max_batch_bytes,
+        });
+    }
+    check_crc(&header, &bytes[..size])?;
+    check_contents(&header)?;
+    Ok(header)
+}
+
+/// Reads the header of the batch at the start of `bytes` and checks that the batch is
+/// magic 2 and that all of its bytes are there.
+fn frame(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    // The magic byte sits at byte 16 in every message format, so an old client's
+    // message set is named as such even when it is shorter than a v2 header.
+    if let Some(&magic) = bytes.get(MAGIC_AT) {
+        check_magic(magic as i8)?;
+    }
+    let header = BatchHeader::parse(bytes).ok_or_else(|| {
+        corrupt(format!(
+            "{} bytes left, fewer than the {HEADER_LEN} bytes of a batch header",
+            bytes.len()
+        ))
+    })?;
+    if header.batch_length < MIN_BATCH_LENGTH {
+        return Err(corrupt(format!(
+            "batchLength is {}, below the minimum of {MIN_BATCH_LENGTH}",
+            header.batch_length
+        )));
+    }
+    if header.size() > bytes.len() {
+        return Err(corrupt(format!(
+            "batchLength {} makes a batch of {} bytes but only {} bytes are left",
+            header.batch_length,
+            header.size(),
+            bytes.len()
+        )));
+    }
+    Ok(header)
+}
+
+fn check_magic(magic: i8) -> Result<(), BatchError> {
+    match magic {
+        MAGIC => Ok(()),
+        0 | 1 => Err(BatchError::UnsupportedMagic(magic)),
+        _ => Err(corrupt(format!(
+            "magic is {magic}; Kafka defines only magic 0, 1 and 2"
+        ))),
+    }
+}
+
+fn check_crc(header: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
+    let computed = crc32c::crc32c(&batch[CRC_START..]);
+    if computed != header.crc {
+        return Err(corrupt(format!(
+            "CRC-32C in the header is {:#010x} but the batch's bytes give {computed:#010x}",
+            header.crc
+        )));
+    }
+    Ok(())
+}
+
+/// Checks what a producer's batch must hold. Compressed records are not inflated, so
+/// only an uncompressed batch's record count is checked against its bytes.
+fn check_contents(header: &BatchHeader) -> Result<(), BatchError> {
+    let Some(compression) = header.compression() else {
+        return Err(corrupt(format!(
+            "attributes {:#06x} name compression codec {}; Kafka defines codecs 0 to 4",
+            header.attributes,
+            header.attributes & CODEC_MASK
+        )));
+    };
+    if header.record_count < 1 {
+        return Err(invalid(format!(
+            "recordsCount is {}; a batch holds at least one record",
+            header.record_count
+        )));
+    }
+    if i64::from(header.last_offset_delta) != i64::from(header.record_count) - 1 {
+        return Err(invalid(format!(
+            "lastOffsetDelta is {} but recordsCount is {}: a producer's batch numbers its records 0 to recordsCount - 1",
+            header.last_offset_delta, header.record_count
+        )));
+    }
+    if compression == Compression::None {
+        check_record_room(header.record_count, header.size() - HEADER_LEN)?;
+    }
+    Ok(())
+}
+
+/// Refuses a record count that `records_len` bytes of uncompressed records cannot hold.
+/// Besides catching a lying producer, this bounds what the record decoder allocates
+/// up front, which is proportional to the count.
+fn check_record_room(record_count: i32, records_len: usize) -> Result<(), BatchError> {
+    let room = records_len / MIN_RECORD_LEN;
+    if usize::try_from(record_count).is_ok_and(|count| count > room) {
+        return Err(invalid(format!(
+            "recordsCount is {record_count} but {records_len} bytes of records hold at most {room}"
+        )));
+    }
+    Ok(())
+}
+
+/// Appends `batch` to `out` with its baseOffset replaced: the fetch path, which gives
+/// stored batches the offsets the sequencer assigned. baseOffset is outside the CRC,
+/// so the batch stays valid. `batch` is one whole batch, as [`split`] returns them.
+pub fn with_base_offset(batch: &[u8], base_offset: i64, out: &mut BytesMut) {
+    out.reserve(batch.len());
+    out.put_i64(base_offset);
+    out.extend_from_slice(batch.get(8..).unwrap_or_default());
+}
+
+/// Finds the first record whose timestamp is at least `timestamp` in `batches`
+/// (concatenated batches whose baseOffsets are the real offsets) and returns its
+/// `(offset, timestamp)`: ListOffsets by timestamp.
+///
+/// Batches whose maxTimestamp is earlier are skipped without decompressing them. In a
+/// LogAppendTime batch every record has the batch's maxTimestamp.
+pub fn first_record_at_or_after(
+    batches: &[u8],
+    timestamp: i64,
+) -> Result<Option<(i64, i64)>, BatchError> {
+    let mut at = 0;
+    while at < batches.len() {
+        let header = frame(&batches[at..])?;
+        let batch = &batches[at..at + header.size()];
+        if header.max_timestamp >= timestamp
+            && let Some(found) = find_in_batch(&header, batch, timestamp)?
+        {
+            return Ok(Some(found));
+        }
+        at += header.size();
+    }
+    Ok(None)
+}
+
+fn find_in_batch(
+    header: &BatchHeader,
+    batch: &[u8],
+    timestamp: i64,
+) -> Result<Option<(i64, i64)>, BatchError> {
+    if header.timestamp_type() == TimestampType::LogAppend {
+        return Ok(Some((header.base_offset, header.max_timestamp)));
+    }
+    let records = decode_records(header, batch)?;
+    Ok(records
+        .iter()
+        .find(|record| record.timestamp >= timestamp)
+        .map(|record| (record.offset, record.timestamp)))
+}
+
+/// Decodes a batch's records with kafka-protocol, inflating them first so that the
+/// record count can be checked against the inflated bytes before the decoder
+/// allocates for it.
+fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<Record>, BatchError> {
+    let mut buf = Bytes::copy_from_slice(batch);
+    let record_count = header.record_count;
+    let decoded = RecordBatchDecoder::decode_with_custom_compression(
+        &mut buf,
+        Some(|payload: &mut Bytes, compression| {
+            let records = inflate(payload, compression)?;
+            check_record_room(record_count, records.len())?;
+            Ok(records)
+        }),
+    );
+    decoded
+        .map(|set| set.records)
+        .map_err(|e| corrupt(format!("cannot decode its records: {e:#}")))
+}
+
+fn inflate(payload: &mut Bytes, compression: Compression) -> Result<Bytes, BatchError> {
+    let inflated = match compression {
+        Compression::None => return Ok(payload.clone()),
+        Compression::Gzip => Gzip::decompress(payload, |records| Ok(records.clone())),
+        Compression::Snappy => Snappy::decompress(payload, |records| Ok(records.clone())),
+        Compression::Lz4 => Lz4::decompress(payload, |records| Ok(records.clone())),
+        Compression::Zstd => Zstd::decompress(payload, |records| Ok(records.clone())),
+    };
+    inflated.map_err(|e| corrupt(format!("cannot decompress {compression:?} records: {e:#}")))
+}
+
+/// Batches built with kafka-protocol's encoder, as a producer would send them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    use proptest::prelude::*;
+
+    /// What one producer batch holds.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Spec {
+        pub(crate) compression: Compression,
+        /// One `(timestamp, value)` per record.
+        pub(crate) records: Vec<(i64, Vec<u8>)>,
+        pub(crate) producer_id: i64,
+        pub(crate) producer_epoch: i16,
+        pub(crate) base_sequence: i32,
+    }
+
+    impl Spec {
+        /// An uncompressed batch of records with these timestamps.
+        pub(crate) fn plain(timestamps: &[i64]) -> Spec {
+            Spec {
+                compression: Compression::None,
+                records: timestamps
+                    .iter()
+                    .map(|&ts| (ts, format!("value at {ts}").into_bytes()))
+                    .collect(),
+                producer_id: -1,
+                producer_epoch: -1,
+                base_sequence: -1,
+            }
+        }
+
+        pub(crate) fn compressed(mut self, compression: Compression) -> Spec {
+            self.compression = compression;
+            self
+        }
+    }
+
+    pub(crate) const COMPRESSIONS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    /// Encodes `spec` as one batch with baseOffset 0, as producers send it.
+    pub(crate) fn encode(spec: &Spec) -> Bytes {
+        let records: Vec<Record> = spec
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, (timestamp, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: spec.producer_id,
+                producer_epoch: spec.producer_epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: spec.base_sequence.wrapping_add(i as i32),
+                timestamp: *timestamp,
+                key: Some(Bytes::from(format!("key-{i}"))),
+                value: Some(Bytes::from(value.clone())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: spec.compression,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode a test batch");
+        buf.freeze()
+    }
+
+    /// Recomputes a batch's CRC after a test edited a covered field.
+    pub(crate) fn reseal(batch: &mut [u8]) {
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    pub(crate) fn specs() -> impl Strategy<Value = Spec> {
+        let record = (
+            0i64..2_000_000_000_000,
+            prop::collection::vec(any::<u8>(), 0..40),
+        );
+        (
+            prop::sample::select(COMPRESSIONS.to_vec()),
+            prop::collection::vec(record, 1..8),
+            prop_oneof![
+                Just((-1i64, -1i16, -1i32)),
+                (0i64..1 << 40, 0i16..10, 0i32..1000)
+            ],
+        )
+            .prop_map(
+                |(compression, records, (producer_id, producer_epoch, base_sequence))| Spec {
+                    compression,
+                    records,
+                    producer_id,
+                    producer_epoch,
+                    base_sequence,
+                },
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::records::RecordBatchDecoder;
+    use proptest::prelude::*;
+
+    use super::testing::{COMPRESSIONS, Spec, encode, reseal, specs};
+    use super::*;
+
+    const MAX: usize = 1 << 20;
+
+    fn concat(batches: &[Bytes]) -> Bytes {
+        batches.concat().into()
+    }
+
+    fn split_err(bytes: impl Into<Bytes>) -> BatchError {
+        split(&bytes.into(), MAX).expect_err("the bytes should be refused")
+    }
+
+    /// Edits a batch with `edit`, then recomputes its CRC so that only the edit is wrong.
+    fn edited(spec: &Spec, edit: impl FnOnce(&mut [u8])) -> Bytes {
+        let mut batch = encode(spec).to_vec();
+        edit(&mut batch);
+        reseal(&mut batch);
+        batch.into()
+    }
+
+    fn assert_corrupt_mentions(err: BatchError, words: &[&str]) {
+        assert_eq!(err.kafka_error_code(), 2, "{err}");
+        let message = err.to_string();
+        for word in words {
+            assert!(
+                message.contains(word),
+                "{message:?} should mention {word:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_compression_codec_is_accepted_with_its_header_read() {
+        for compression in COMPRESSIONS {
+            let spec = Spec::plain(&[1_000, 3_000, 2_000]).compressed(compression);
+            let bytes = encode(&spec);
+            let batches = split(&bytes, MAX).expect("a producer's batch is valid");
+            assert_eq!(batches.len(), 1);
+            let header = batches[0].header;
+            assert_eq!(header.compression(), Some(compression));
+            assert_eq!(header.record_count, 3);
+            assert_eq!(header.last_offset_delta, 2);
+            assert_eq!(header.base_timestamp, 1_000);
+            assert_eq!(header.max_timestamp, 3_000);
+            assert_eq!(header.size(), bytes.len());
+            assert!(!header.is_transactional() && !header.is_control());
+        }
+    }
+
+    #[test]
+    fn a_flipped_record_byte_is_a_crc_error() {
+        let mut batch = encode(&Spec::plain(&[5, 6])).to_vec();
+        let last = batch.len() - 1;
+        batch[last] ^= 0x40;
+        assert_corrupt_mentions(split_err(batch), &["CRC-32C"]);
+    }
+
+    #[test]
+    fn a_batch_length_claiming_more_bytes_than_sent_is_corrupt() {
+        let mut batch = encode(&Spec::plain(&[5])).to_vec();
+        let length = i32::from_be_bytes(batch[8..12].try_into().expect("4 bytes")) + 1;
+        batch[8..12].copy_from_slice(&length.to_be_bytes());
+        let err = split_err(batch.clone());
+        assert_corrupt_mentions(err, &[&length.to_string(), &(batch.len() + 1).to_string()]);
+    }
+
+    #[test]
+    fn a_batch_length_claiming_fewer_bytes_than_sent_is_corrupt() {
+        let mut batch = encode(&Spec::plain(&[5, 6, 7])).to_vec();
+        let length = i32::from_be_bytes(batch[8..12].try_into().expect("4 bytes")) - 3;
+        batch[8..12].copy_from_slice(&length.to_be_bytes());
+        // The batch now ends early: its CRC no longer matches.
+        assert_corrupt_mentions(split_err(batch), &["CRC-32C"]);
+    }
+
+    #[test]
+    fn a_batch_length_below_a_header_is_corrupt() {
+        let mut batch = encode(&Spec::plain(&[5])).to_vec();
+        batch[8..12].copy_from_slice(&48i32.to_be_bytes());
+        assert_corrupt_mentions(split_err(batch), &["48", "49"]);
+    }
+
+    #[test]
+    fn every_truncation_of_a_batch_is_corrupt() {
+        let batch = encode(&Spec::plain(&[5, 6]));
+        for len in 1..batch.len() {
+            let err = split_err(batch.slice(..len));
+            assert_eq!(err.kafka_error_code(), 2, "truncated to {len} bytes: {err}");
+        }
+    }
+
+    #[test]
+    fn a_partial_batch_after_a_whole_one_is_corrupt() {
+        let batch = encode(&Spec::plain(&[5]));
+        let records = concat(&[batch.clone(), batch.slice(..30)]);
+        assert_corrupt_mentions(split_err(records), &["30 bytes left", "61"]);
+    }
+
+    #[test]
+    fn old_message_formats_are_unsupported() {
+        // A magic-1 message as a Kafka 0.10 client sends it: offset, size, crc, magic,
+        // attributes, timestamp, null key, 5-byte value.
+        let mut message = Vec::new();
+        message.put_i64(0);
+        message.put_i32(27);
+        message.put_u32(0);
+        message.put_i8(1);
+        message.put_i8(0);
+        message.put_i64(1_700_000_000_000);
+        message.put_i32(-1);
+        message.put_i32(5);
+        message.put_slice(b"hello");
+        let err = split_err(message.clone());
+        assert_eq!(err, BatchError::UnsupportedMagic(1));
+        assert_eq!(err.kafka_error_code(), 43);
+        assert!(err.to_string().contains("magic 1"), "{err}");
+
+        message[MAGIC_AT] = 0;
+        assert_eq!(split_err(message), BatchError::UnsupportedMagic(0));
+    }
+
+    #[test]
+    fn an_unknown_magic_is_corrupt() {
+        let mut batch = encode(&Spec::plain(&[5])).to_vec();
+        batch[MAGIC_AT] = 3;
+        assert_corrupt_mentions(split_err(batch), &["magic is 3"]);
+    }
+
+    #[test]
+    fn a_batch_without_records_is_invalid() {
+        let batch = edited(&Spec::plain(&[5]), |b| {
+            b[57..61].copy_from_slice(&0i32.to_be_bytes());
+            b[23..27].copy_from_slice(&(-1i32).to_be_bytes());
+        });
+        let err = split_err(batch);
+        assert_eq!(err.kafka_error_code(), 87);
+        assert!(err.to_string().contains("recordsCount is 0"), "{err}");
+    }
+
+    #[test]
+    fn a_last_offset_delta_that_disagrees_with_the_record_count_is_invalid() {
+        let batch = edited(&Spec::plain(&[5, 6]), |b| {
+            b[23..27].copy_from_slice(&5i32.to_be_bytes());
+        });
+        let err = split_err(batch);
+        assert_eq!(err.kafka_error_code(), 87);
+        let message = err.to_string();
+        assert!(
+            message.contains("lastOffsetDelta is 5 but recordsCount is 2"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_record_count_the_bytes_cannot_hold_is_invalid() {
+        let batch = edited(&Spec::plain(&[5]), |b| {
+            b[57..61].copy_from_slice(&1_000_000i32.to_be_bytes());
+            b[23..27].copy_from_slice(&999_999i32.to_be_bytes());
+        });
+        let err = split_err(batch);
+        assert_eq!(err.kafka_error_code(), 87);
+        assert!(err.to_string().contains("recordsCount is 1000000"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_compression_codec_is_corrupt() {
+        let batch = edited(&Spec::plain(&[5]), |b| {
+            b[21..23].copy_from_slice(&5i16.to_be_bytes());
+        });
+        assert_corrupt_mentions(split_err(batch), &["codec 5"]);
+    }
+
+    #[test]
+    fn a_batch_over_the_limit_is_too_large() {
+        let batch = encode(&Spec::plain(&[5, 6, 7]));
+        let max = batch.len() - 1;
+        let err = split(&batch, max).expect_err("over the limit");
+        assert_eq!(
+            err,
+            BatchError::TooLarge {
+                size: batch.len(),
+                max
+            }
+        );
+        assert_eq!(err.kafka_error_code(), 10);
+        let message = err.to_string();
+        assert!(message.contains(&batch.len().to_string()) && message.contains(&max.to_string()));
+        assert!(
+            split(&batch, batch.len()).is_ok(),
+            "a batch at the limit is fine"
+        );
+    }
+
+    #[test]
+    fn empty_records_are_invalid() {
+        assert_eq!(split_err(Bytes::new()).kafka_error_code(), 87);
+    }
+
+    #[test]
+    fn flags_in_the_attributes_are_reported() {
+        let batch = edited(&Spec::plain(&[5]), |b| {
+            b[21..23].copy_from_slice(&(TRANSACTIONAL_BIT | CONTROL_BIT).to_be_bytes());
+        });
+        let header = split(&batch, MAX).expect("valid")[0].header;
+        assert!(header.is_transactional());
+        assert!(header.is_control());
+        assert_eq!(header.timestamp_type(), TimestampType::Creation);
+    }
+
+    #[test]
+    fn with_base_offset_gives_consumers_the_assigned_offsets() {
+        let batch = encode(&Spec::plain(&[5, 6, 7]).compressed(Compression::Lz4));
+        let mut out = BytesMut::new();
+        with_base_offset(&batch, 1_000, &mut out);
+        assert_eq!(out.len(), batch.len());
+
+        let mut out = out.freeze();
+        let checked = split(&out, MAX).expect("still valid: baseOffset is outside the CRC");
+        assert_eq!(checked[0].header.last_offset(), 1_002);
+        let set = RecordBatchDecoder::decode(&mut out).expect("decodes");
+        let offsets: Vec<i64> = set.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [1_000, 1_001, 1_002]);
+    }
+
+    /// Two batches stored at offsets 100 and 110, as a fetch would return them.
+    fn stored(first: &Spec, second: &Spec) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        with_base_offset(&encode(first), 100, &mut out);
+        with_base_offset(&encode(second), 110, &mut out);
+        out.to_vec()
+    }
+
+    #[test]
+    fn first_record_at_or_after_finds_the_first_late_enough_record_in_any_codec() {
+        for compression in COMPRESSIONS {
+            let first = Spec::plain(&[10, 30, 20]).compressed(compression);
+            let second = Spec::plain(&[40, 35, 50]).compressed(compression);
+            let log = stored(&first, &second);
+            let find = |t| first_record_at_or_after(&log, t).expect("valid batches");
+            assert_eq!(find(0), Some((100, 10)), "{compression:?}");
+            assert_eq!(find(11), Some((101, 30)), "{compression:?}");
+            assert_eq!(find(30), Some((101, 30)), "{compression:?}");
+            assert_eq!(find(31), Some((110, 40)), "{compression:?}");
+            assert_eq!(find(41), Some((112, 50)), "{compression:?}");
+            assert_eq!(find(51), None, "{compression:?}");
+        }
+    }
+
+    #[test]
+    fn first_record_at_or_after_uses_max_timestamp_under_log_append_time() {
+        let first = Spec::plain(&[10, 20]);
+        let mut log = stored(&first, &Spec::plain(&[30, 40]));
+        let second_at = encode(&first).len();
+        let second = &mut log[second_at..];
+        second[21..23].copy_from_slice(&LOG_APPEND_TIME_BIT.to_be_bytes());
+        reseal(second);
+        assert_eq!(
+            first_record_at_or_after(&log, 25).expect("valid"),
+            Some((110, 40))
+        );
+    }
+
+    #[test]
+    fn first_record_at_or_after_skips_batches_without_decoding_them() {
+        let first = Spec::plain(&[10, 20]);
+        let mut log = stored(&first, &Spec::plain(&[30, 40]));
+        // Garbage records in a batch whose maxTimestamp is too early are never read.
+        let last_record_byte = encode(&first).len() - 1;
+        log[last_record_byte] ^= 0xff;
+        assert_eq!(
+            first_record_at_or_after(&log, 25).expect("valid"),
+            Some((110, 30))
+        );
+        let err = first_record_at_or_after(&log, 15).expect_err("the damaged batch is read");
+        assert_eq!(err.kafka_error_code(), 2, "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn split_returns_every_batch_as_sent_without_copying(
+            specs in prop::collection::vec(specs(), 1..6),
+        ) {
+            let encoded: Vec<Bytes> = specs.iter().map(encode).collect();
+            let records = concat(&encoded);
+            let batches = split(&records, MAX).expect("producer batches are valid");
+            prop_assert_eq!(batches.len(), specs.len());
+            let mut at = 0;
+            for ((batch, bytes), spec) in batches.iter().zip(&encoded).zip(&specs) {
+                prop_assert_eq!(&batch.bytes, bytes);
+                let input = records[at..].as_ptr();
+                prop_assert_eq!(batch.bytes.as_ptr(), input, "a slice of the input");
+                at += bytes.len();
+                let header = batch.header;
+                prop_assert_eq!(header.record_count as usize, spec.records.len());
+                prop_assert_eq!(header.compression(), Some(spec.compression));
+                prop_assert_eq!(header.producer_id, spec.producer_id);
+                prop_assert_eq!(header.producer_epoch, spec.producer_epoch);
+                prop_assert_eq!(header.base_sequence, spec.base_sequence);
+                let max = spec.records.iter().map(|r| r.0).max();
+                prop_assert_eq!(Some(header.max_timestamp), max);
+            }
+        }
+
+        /// Every byte but baseOffset and partitionLeaderEpoch is covered by the CRC or
+        /// checked directly; those two are reported as they now read.
+        #[test]
+        fn any_changed_byte_is_refused_unless_outside_the_crc(
+            spec in specs(),
+            index in any::<prop::sample::Index>(),
+            flip in 1u8..,
+        ) {
+            let mut batch = encode(&spec).to_vec();
+            let at = index.index(batch.len());
+            batch[at] ^= flip;
+            let result = split(&Bytes::from(batch.clone()), MAX);
+            match at {
+                0..8 | 12..16 => {
+                    let header = result.expect("fields outside the CRC")[0].header;
+                    prop_assert_eq!(Some(header), BatchHeader::parse(&batch));
+                }
+                _ => prop_assert!(result.is_err(), "byte {} changed but accepted", at),
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = split(&Bytes::from(bytes.clone()), MAX);
+            let _ = first_record_at_or_after(&bytes, 0);
+        }
+
+        /// Garbage behind a valid header and CRC reaches the record decoder, which must
+        /// fail cleanly rather than panic or allocate for a made-up record count.
+        #[test]
+        fn garbage_records_never_panic_the_timestamp_search(
+            spec in specs(),
+            garbage in prop::collection::vec(any::<u8>(), 0..64),
+            record_count in any::<i32>(),
+        ) {
+            let mut batch = encode(&spec).to_vec();
+            batch.truncate(HEADER_LEN);
+            batch.extend_from_slice(&garbage);
+            let length = (batch.len() - LOG_OVERHEAD) as i32;
+            batch[8..12].copy_from_slice(&length.to_be_bytes());
+            batch[57..61].copy_from_slice(&record_count.to_be_bytes());
+            reseal(&mut batch);
+            let _ = first_record_at_or_after(&batch, i64::MIN);
+        }
+    }
+}
