@@ -1,5 +1,7 @@
 //! The `weir` command: wiring from flags to the crates that do the work.
 
+mod bucket;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -7,7 +9,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use weir_control_plane::{ControlPlane, ControlPlaneConfig};
+use weir_agent::{Agent, AgentConfig};
+use weir_control_plane::{ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use weir_metadata::{Database, MetadataUrl};
 
 #[derive(Debug, Parser)]
@@ -24,8 +27,95 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run Weir on one machine: control plane and one agent in one process, metadata and
+    /// objects under --data-dir. Point any Kafka client at --listen.
+    Playground(PlaygroundArgs),
+    /// Run an agent: the Kafka listener, writing objects to --bucket and committing them
+    /// to --control-plane.
+    Agent(AgentArgs),
     /// Run the control plane: topics, the offset sequencer, the index, the agent registry (gRPC).
     ControlPlane(ControlPlaneArgs),
+    /// Print an object's footer: its partitions and batches.
+    Inspect(InspectArgs),
+}
+
+/// Settings of the produce path, shared by `playground` and `agent`.
+#[derive(Debug, Args)]
+struct BatchingArgs {
+    /// Milliseconds an open object waits for more batches before it is sealed and uploaded.
+    #[arg(long, env = "WEIR_BATCH_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    batch_timeout_ms: u64,
+
+    /// Bytes at which an open object is sealed at once.
+    #[arg(long, env = "WEIR_BATCH_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
+    batch_max_bytes: u64,
+
+    /// Partitions of a topic created without a count (auto-created, or -1).
+    #[arg(long, env = "WEIR_DEFAULT_PARTITIONS", default_value_t = 1)]
+    default_partitions: i32,
+}
+
+#[derive(Debug, Args)]
+struct PlaygroundArgs {
+    /// Directory for metadata (DIR/metadata) and objects (DIR/objects).
+    #[arg(long, env = "WEIR_DATA_DIR", default_value = "weir-data")]
+    data_dir: std::path::PathBuf,
+
+    /// Address for Kafka clients.
+    #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:9092")]
+    listen: SocketAddr,
+
+    /// Do not create unknown topics when clients ask for them.
+    #[arg(long, env = "WEIR_NO_AUTO_CREATE_TOPICS")]
+    no_auto_create_topics: bool,
+
+    #[command(flatten)]
+    batching: BatchingArgs,
+}
+
+#[derive(Debug, Args)]
+struct AgentArgs {
+    /// The control plane's gRPC URL, for example http://control-plane:9090.
+    #[arg(long, env = "WEIR_CONTROL_PLANE")]
+    control_plane: String,
+
+    /// Where objects go: s3://BUCKET/PREFIX (settings from the AWS_* variables), file:///DIR or memory://.
+    #[arg(long, env = "WEIR_BUCKET")]
+    bucket: String,
+
+    /// The zone this agent runs in; clients name theirs with weir_az=ZONE in client.id.
+    #[arg(long, env = "WEIR_ZONE")]
+    zone: String,
+
+    /// Address for Kafka clients.
+    #[arg(long, env = "WEIR_LISTEN", default_value = "0.0.0.0:9092")]
+    listen: SocketAddr,
+
+    /// host:port that clients are told to connect to [default: --listen, if it names a host].
+    #[arg(long, env = "WEIR_ADVERTISE")]
+    advertise: Option<String>,
+
+    /// Address for HTTP health (/healthz) and Prometheus metrics (/metrics).
+    #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    http_listen: SocketAddr,
+
+    /// Token for the control plane. Prefer the variable to the flag, which other users
+    /// of the machine can see.
+    #[arg(long, env = "WEIR_CONTROL_PLANE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// Create unknown topics when clients ask for them.
+    #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS")]
+    auto_create_topics: bool,
+
+    #[command(flatten)]
+    batching: BatchingArgs,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// A local object file, or a URL: file:///…/data/ID.weir, s3://BUCKET/PREFIX/data/ID.weir.
+    object: String,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +243,209 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     served.context("serve the control-plane API")
 }
 
+fn agent_config(
+    batching: &BatchingArgs,
+    advertise: String,
+    zone: String,
+    auto_create_topics: bool,
+) -> AgentConfig {
+    AgentConfig {
+        advertise,
+        zone,
+        auto_create_topics,
+        batch_timeout: Duration::from_millis(batching.batch_timeout_ms),
+        batch_max_bytes: batching.batch_max_bytes,
+        default_partitions: batching.default_partitions,
+        ..AgentConfig::default()
+    }
+}
+
+async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
+    let metadata = MetadataUrl::Embedded(args.data_dir.join("metadata"));
+    let db = Database::open(&metadata)
+        .await
+        .with_context(|| format!("open metadata store {metadata}"))?;
+    let control_plane = ControlPlane::start(
+        ControlPlaneConfig {
+            instance: "playground".into(),
+            ..ControlPlaneConfig::default()
+        },
+        db,
+    )
+    .await
+    .context("start the control plane")?;
+    // The agent talks to the control plane over gRPC on loopback, as it does in a cluster.
+    let grpc = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("listen for the internal control-plane API")?;
+    let control_url = format!("http://{}", grpc.local_addr()?);
+    let control_plane = std::sync::Arc::new(control_plane);
+    let stop_control = CancellationToken::new();
+    let serving = {
+        let (control_plane, stop) = (control_plane.clone(), stop_control.clone());
+        tokio::spawn(async move {
+            control_plane
+                .serve(grpc, async move { stop.cancelled().await })
+                .await
+        })
+    };
+
+    let objects = args.data_dir.join("objects");
+    let objects =
+        std::path::absolute(&objects).with_context(|| format!("resolve {}", objects.display()))?;
+    let bucket_url = url::Url::from_directory_path(&objects)
+        .map_err(|()| {
+            anyhow::anyhow!(
+                "objects directory {} is not an absolute path",
+                objects.display()
+            )
+        })?
+        .to_string();
+    let bucket = bucket::open(&bucket_url)?;
+    let kafka = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen for Kafka clients on {}", args.listen))?;
+    let advertise = kafka.local_addr()?.to_string();
+    let config = agent_config(
+        &args.batching,
+        advertise.clone(),
+        "local".into(),
+        !args.no_auto_create_topics,
+    );
+    let client = ControlPlaneClient::connect(&control_url, None).await?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let agent = Agent::start(config, client, bucket, &mut registry)
+        .await
+        .context("start the agent")?;
+    println!("Weir playground: bootstrap.servers={advertise}");
+    println!(
+        "  metadata {}, objects {}",
+        args.data_dir.join("metadata").display(),
+        objects.display()
+    );
+    let stop = CancellationToken::new();
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stop.cancel();
+        });
+    }
+    agent
+        .serve(kafka, stop)
+        .await
+        .context("serve Kafka clients")?;
+    stop_control.cancel();
+    let _ = serving.await;
+    if let Ok(control_plane) = std::sync::Arc::try_unwrap(control_plane) {
+        control_plane.shutdown().await;
+    }
+    println!(
+        "Weir playground stopped; every acknowledged record is in {}",
+        objects.display()
+    );
+    Ok(())
+}
+
+async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    let advertise = match &args.advertise {
+        Some(advertise) => advertise.clone(),
+        None if args.listen.ip().is_unspecified() => {
+            anyhow::bail!(
+                "--advertise is needed when --listen is {} (clients need a reachable address)",
+                args.listen
+            )
+        }
+        None => args.listen.to_string(),
+    };
+    let bucket = bucket::open(&args.bucket)?;
+    bucket::check(&args.bucket, &bucket).await?;
+    let token = args.token.clone().filter(|t| !t.is_empty());
+    let client = ControlPlaneClient::connect(&args.control_plane, token.as_deref())
+        .await
+        .with_context(|| format!("connect to the control plane at {}", args.control_plane))?;
+    let kafka = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen for Kafka clients on {}", args.listen))?;
+    let http = TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| format!("listen for HTTP on {}", args.http_listen))?;
+    let config = agent_config(
+        &args.batching,
+        advertise.clone(),
+        args.zone.clone(),
+        args.auto_create_topics,
+    );
+    let mut registry = prometheus_client::registry::Registry::default();
+    let agent = Agent::start(config, client, bucket, &mut registry)
+        .await
+        .context("start the agent")?;
+    println!(
+        "weir agent: Kafka on {} (advertised as {advertise}, zone {}), health and metrics on http://{}",
+        kafka.local_addr()?,
+        args.zone,
+        http.local_addr()?
+    );
+    let stop = CancellationToken::new();
+    let http_task = {
+        let stop = stop.clone();
+        tokio::spawn(weir_control_plane::http::serve(
+            http,
+            std::sync::Arc::new(registry),
+            async move { stop.cancelled().await },
+        ))
+    };
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stop.cancel();
+        });
+    }
+    agent
+        .serve(kafka, stop.clone())
+        .await
+        .context("serve Kafka clients")?;
+    stop.cancel();
+    let _ = http_task.await;
+    Ok(())
+}
+
+async fn run_inspect(args: InspectArgs) -> anyhow::Result<()> {
+    let bytes = if args.object.contains("://") {
+        let parsed = url::Url::parse(&args.object)
+            .with_context(|| format!("object URL {:?}", args.object))?;
+        let (store, path) = match parsed.scheme() {
+            "s3" => {
+                let bucket = format!("s3://{}", parsed.host_str().unwrap_or_default());
+                (
+                    bucket::open(&bucket)?.store,
+                    object_store::path::Path::from(parsed.path().trim_start_matches('/')),
+                )
+            }
+            _ => {
+                let (store, path) = object_store::parse_url(&parsed)
+                    .with_context(|| format!("object URL {}", args.object))?;
+                (std::sync::Arc::from(store), path)
+            }
+        };
+        store
+            .get(&path)
+            .await
+            .with_context(|| format!("read {}", args.object))?
+            .bytes()
+            .await
+            .with_context(|| format!("read {}", args.object))?
+            .to_vec()
+    } else {
+        std::fs::read(&args.object).with_context(|| format!("read {}", args.object))?
+    };
+    let text = weir_agent::object::describe(&bytes, None)
+        .with_context(|| format!("{} is not a Weir object", args.object))?;
+    print!("{text}");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -168,7 +461,10 @@ fn main() -> anyhow::Result<()> {
         .context("start the async runtime")?;
     runtime.block_on(async {
         match cli.command {
+            Command::Playground(args) => run_playground(args).await,
+            Command::Agent(args) => run_agent(args).await,
             Command::ControlPlane(args) => run_control_plane(args).await,
+            Command::Inspect(args) => run_inspect(args).await,
         }
     })
 }

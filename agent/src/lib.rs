@@ -1,1 +1,23 @@
-//! The Weir agent: Kafka listener, produce batching and upload, fetch. Lands with the agent issue.
+//! The Weir agent: a Kafka listener whose produce path pools batches into objects on
+//! object storage and whose fetch path reads them back, with the control plane
+//! sequencing offsets.
+
+pub mod agent;
+pub mod batch;
+pub mod brokers;
+pub mod config;
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod handlers;
+pub mod object;
+pub mod reader;
+pub mod topics;
+pub mod versions;
+pub mod watermarks;
+pub mod writer;
+
+pub use agent::Agent;
+pub use config::AgentConfig;
+pub use error::{Error, ErrorKind, Result};
+pub use writer::Bucket;

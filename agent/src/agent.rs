@@ -1,0 +1,216 @@
+//! A running agent: registered with the control plane, writing objects, serving Kafka.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics};
+use weir_control_plane::ControlPlaneClient;
+use weir_control_plane::proto;
+
+use crate::brokers::{self, Broker, Brokers};
+use crate::config::AgentConfig;
+use crate::connection;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::reader::Reader;
+use crate::topics::TopicCache;
+use crate::watermarks::Watermarks;
+use crate::writer::{self, Bucket, WriterConfig};
+
+/// How long shutdown waits for connections to finish their answers.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct Agent {
+    ctx: Arc<Context>,
+    background: CancellationToken,
+    writer_cancel: CancellationToken,
+    writer_task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Registers with the control plane and starts the writer and the watches.
+    pub async fn start(
+        config: AgentConfig,
+        control: ControlPlaneClient,
+        bucket: Bucket,
+        registry: &mut Registry,
+    ) -> Result<Agent> {
+        config.validate().map_err(Error::Config)?;
+        let registered = control
+            .agents
+            .clone()
+            .register_agent(proto::RegisterAgentRequest {
+                address: config.advertise.clone(),
+                zone: config.zone.clone(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .await?
+            .into_inner();
+        let (host, port) = config.advertised_host_port();
+        let this = Broker {
+            node_id: brokers::node_id(&registered.agent_id),
+            host,
+            port,
+            zone: config.zone.clone(),
+        };
+        tracing::info!(node_id = this.node_id, zone = %config.zone, advertise = %config.advertise, "agent registered");
+
+        let cache_config = BlockCacheConfig {
+            capacity_bytes: config.cache_bytes,
+            ..BlockCacheConfig::default()
+        };
+        let cache = BlockCache::new(
+            bucket.store.clone(),
+            cache_config,
+            CacheMetrics::register(registry),
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
+        let background = CancellationToken::new();
+        let writer_cancel = CancellationToken::new();
+        let (writer, writer_task) = writer::spawn(
+            WriterConfig {
+                batch_timeout: config.batch_timeout,
+                batch_max_bytes: config.batch_max_bytes,
+                uploads_in_flight: config.uploads_in_flight,
+                deadline: config.produce_timeout,
+            },
+            bucket.clone(),
+            cache.clone(),
+            control.clone(),
+            writer_cancel.clone(),
+        );
+        let (watermarks, watch_task) = Watermarks::follow(control.clone(), background.clone());
+        let heartbeat = spawn_heartbeat(
+            control.clone(),
+            config.clone(),
+            registered,
+            background.clone(),
+        );
+        let ctx = Arc::new(Context {
+            produce_bytes: Arc::new(Semaphore::new(
+                usize::try_from(config.max_buffered_bytes)
+                    .unwrap_or(usize::MAX)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
+            topics: TopicCache::new(control.clone()),
+            brokers: Brokers::new(control.clone(), this),
+            reader: Reader::new(bucket, cache),
+            writer,
+            watermarks,
+            control,
+            config,
+        });
+        Ok(Agent {
+            ctx,
+            background,
+            writer_cancel,
+            writer_task,
+            tasks: vec![watch_task, heartbeat],
+        })
+    }
+
+    /// Serves Kafka clients on `listener` until `shutdown` fires, then drains: no new
+    /// connections or requests, the open object flushed, every answer written.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
+        let connections = Arc::new(Semaphore::new(self.ctx.config.max_connections));
+        let tracker = TaskTracker::new();
+        let stop_reading = CancellationToken::new();
+        loop {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => break,
+                permit = connections.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let (ctx, stop) = (self.ctx.clone(), stop_reading.clone());
+                    tracker.spawn(async move {
+                        connection::serve(ctx, stream, peer, stop).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(listener);
+        tracing::info!("shutting down: draining connections and flushing the open object");
+        stop_reading.cancel();
+        self.writer_cancel.cancel();
+        let _ = self.writer_task.await;
+        tracker.close();
+        if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after {DRAIN_DEADLINE:?}; closing them");
+        }
+        self.background.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+}
+
+/// Heartbeats at the interval the control plane asked for; registers again if it
+/// forgot this agent (after an outage longer than the session timeout).
+fn spawn_heartbeat(
+    control: ControlPlaneClient,
+    config: AgentConfig,
+    registered: proto::RegisterAgentResponse,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut agent_id = registered.agent_id;
+        let interval = Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(100)));
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let beat = control
+                .agents
+                .clone()
+                .heartbeat(proto::HeartbeatRequest {
+                    agent_id: agent_id.clone(),
+                })
+                .await;
+            match beat {
+                Ok(_) => {}
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    let again = control
+                        .agents
+                        .clone()
+                        .register_agent(proto::RegisterAgentRequest {
+                            address: config.advertise.clone(),
+                            zone: config.zone.clone(),
+                            version: env!("CARGO_PKG_VERSION").into(),
+                        })
+                        .await;
+                    match again {
+                        Ok(response) => agent_id = response.into_inner().agent_id,
+                        Err(e) => tracing::warn!(error = %e, "register again"),
+                    }
+                }
+                Err(status) => tracing::warn!(error = %status, "heartbeat"),
+            }
+        }
+    })
+}

@@ -1,0 +1,26 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use weir_control_plane::ControlPlaneClient;
+
+use crate::brokers::Brokers;
+use crate::config::AgentConfig;
+use crate::reader::Reader;
+use crate::topics::TopicCache;
+use crate::watermarks::Watermarks;
+use crate::writer::WriterHandle;
+
+#[derive(Debug)]
+pub struct Context {
+    pub config: AgentConfig,
+    pub control: ControlPlaneClient,
+    pub topics: TopicCache,
+    pub brokers: Brokers,
+    pub writer: WriterHandle,
+    pub reader: Reader,
+    pub watermarks: Watermarks,
+    /// Produce bytes buffered in the agent, bounded by `max_buffered_bytes`.
+    pub produce_bytes: Arc<Semaphore>,
+}

@@ -1,0 +1,85 @@
+//! The agent's errors. Only the agent maps error kinds to Kafka error codes.
+
+use kafka_protocol::error::ResponseError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("control plane: {0}")]
+    ControlPlane(#[from] tonic::Status),
+    #[error("control plane: {0}")]
+    ControlPlaneClient(#[from] weir_control_plane::Error),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("read object bytes: {0}")]
+    Cache(#[from] weir_cache::CacheError),
+    #[error("invalid record batch: {0}")]
+    Batch(#[from] crate::batch::BatchError),
+    #[error("invalid object: {0}")]
+    Object(#[from] crate::object::ObjectError),
+    #[error("corrupt object data: {0}")]
+    CorruptObject(String),
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a caller should do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Retry,
+    Invalid,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ControlPlane(status) => match status.code() {
+                tonic::Code::InvalidArgument
+                | tonic::Code::NotFound
+                | tonic::Code::AlreadyExists => ErrorKind::Invalid,
+                tonic::Code::Internal
+                | tonic::Code::Unauthenticated
+                | tonic::Code::PermissionDenied => ErrorKind::Internal,
+                _ => ErrorKind::Retry,
+            },
+            Error::ControlPlaneClient(e) => match e.kind() {
+                weir_control_plane::ErrorKind::Retry => ErrorKind::Retry,
+                weir_control_plane::ErrorKind::Invalid => ErrorKind::Invalid,
+                weir_control_plane::ErrorKind::Internal => ErrorKind::Internal,
+            },
+            Error::ObjectStore(_) | Error::Cache(_) | Error::ShuttingDown | Error::Timeout(_) => {
+                ErrorKind::Retry
+            }
+            Error::Batch(_) | Error::Config(_) => ErrorKind::Invalid,
+            Error::Object(_) | Error::CorruptObject(_) | Error::Listen { .. } => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// The Kafka error a client gets for this failure.
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            Error::Batch(e) => e.kafka_error_code(),
+            Error::Timeout(_) => ResponseError::RequestTimedOut.code(),
+            Error::ObjectStore(_) | Error::Cache(_) => ResponseError::KafkaStorageError.code(),
+            _ => match self.kind() {
+                ErrorKind::Retry => ResponseError::NotEnoughReplicas.code(),
+                ErrorKind::Invalid => ResponseError::InvalidRequest.code(),
+                ErrorKind::Internal => ResponseError::UnknownServerError.code(),
+            },
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

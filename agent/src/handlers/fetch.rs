@@ -1,0 +1,219 @@
+//! Fetch: index reads from the control plane, bytes through the block cache, offsets
+//! rewritten, within `max_bytes` / `partition_max_bytes`; a long poll waits for the
+//! control plane's high-watermark push, not a timer.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::time::Instant;
+use uuid::Uuid;
+use weir_control_plane::proto::{self, ErrorCode};
+
+use crate::context::Context;
+use crate::topics::TopicInfo;
+
+/// One requested partition, resolved.
+struct Want {
+    topic: usize,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: u64,
+    resolved: Result<std::sync::Arc<TopicInfo>, ResponseError>,
+}
+
+pub async fn handle(ctx: &Context, version: i16, request: FetchRequest) -> FetchResponse {
+    let by_id = version >= 13;
+    let mut wants = Vec::new();
+    for (t, topic) in request.topics.iter().enumerate() {
+        let resolved = if by_id {
+            match ctx
+                .topics
+                .by_id(weir_metadata::TopicId(topic.topic_id))
+                .await
+            {
+                Ok(Some(info)) => Ok(info),
+                Ok(None) => Err(ResponseError::UnknownTopicId),
+                Err(_) => Err(ResponseError::NotLeaderOrFollower),
+            }
+        } else {
+            match ctx.topics.by_name(topic.topic.0.as_str()).await {
+                Ok(Some(info)) => Ok(info),
+                Ok(None) => Err(ResponseError::UnknownTopicOrPartition),
+                Err(_) => Err(ResponseError::NotLeaderOrFollower),
+            }
+        };
+        for partition in &topic.partitions {
+            let resolved = match &resolved {
+                Ok(info) if !info.has_partition(partition.partition) => {
+                    Err(ResponseError::UnknownTopicOrPartition)
+                }
+                other => other.clone(),
+            };
+            wants.push(Want {
+                topic: t,
+                partition: partition.partition,
+                fetch_offset: partition.fetch_offset,
+                max_bytes: u64::try_from(partition.partition_max_bytes.max(1)).unwrap_or(1),
+                resolved,
+            });
+        }
+    }
+
+    let max_bytes = u64::try_from(request.max_bytes.max(1)).unwrap_or(u64::MAX);
+    let min_bytes = u64::try_from(request.min_bytes.max(0)).unwrap_or(0);
+    let deadline = Instant::now()
+        + Duration::from_millis(u64::try_from(request.max_wait_ms.max(0)).unwrap_or(0));
+    let answers = loop {
+        // Subscribe before reading, so a commit between the read and the wait wakes us.
+        let mut advanced = ctx.watermarks.subscribe();
+        let (answers, bytes, failed) = fetch_once(ctx, &wants, max_bytes).await;
+        if bytes >= min_bytes.max(1) || failed || Instant::now() >= deadline {
+            break answers;
+        }
+        if tokio::time::timeout_at(deadline, advanced.changed())
+            .await
+            .is_err()
+        {
+            // Waited the whole max_wait_ms: one last read picks up a commit at the wire.
+            break fetch_once(ctx, &wants, max_bytes).await.0;
+        }
+    };
+
+    let mut responses: Vec<FetchableTopicResponse> = request
+        .topics
+        .iter()
+        .map(|t| {
+            FetchableTopicResponse::default()
+                .with_topic(if by_id {
+                    Default::default()
+                } else {
+                    t.topic.clone()
+                })
+                .with_topic_id(if by_id { t.topic_id } else { Uuid::nil() })
+        })
+        .collect();
+    for (want, answer) in wants.iter().zip(answers) {
+        responses[want.topic].partitions.push(answer);
+    }
+    FetchResponse::default().with_responses(responses)
+}
+
+/// Reads every wanted partition once; returns the answers, the bytes read and whether
+/// some partition failed (which ends a long poll at once, as Kafka does).
+async fn fetch_once(
+    ctx: &Context,
+    wants: &[Want],
+    max_bytes: u64,
+) -> (Vec<PartitionData>, u64, bool) {
+    let reads: Vec<proto::PartitionRead> = wants
+        .iter()
+        .filter_map(|w| {
+            let topic = w.resolved.as_ref().ok()?;
+            Some(proto::PartitionRead {
+                topic_id: topic.id.as_bytes().to_vec(),
+                partition: w.partition,
+                from_offset: w.fetch_offset,
+                max_bytes: w.max_bytes,
+            })
+        })
+        .collect();
+    let mut index = match ctx
+        .control
+        .index
+        .clone()
+        .read_index(proto::ReadIndexRequest { partitions: reads })
+        .await
+    {
+        Ok(response) => response.into_inner().partitions.into_iter(),
+        Err(status) => {
+            tracing::warn!(error = %status, "read index for fetch");
+            let answers = wants
+                .iter()
+                .map(|w| {
+                    empty(w.partition).with_error_code(ResponseError::NotLeaderOrFollower.code())
+                })
+                .collect();
+            return (answers, 0, true);
+        }
+    };
+
+    let mut budget = max_bytes;
+    let mut failed = false;
+    let mut planned = Vec::with_capacity(wants.len());
+    for want in wants {
+        let error = match &want.resolved {
+            Err(e) => Some(e.code()),
+            Ok(_) => None,
+        };
+        let Some(found) = error.is_none().then(|| index.next()).flatten() else {
+            failed = true;
+            planned.push((
+                want,
+                None,
+                error.unwrap_or(ResponseError::UnknownServerError.code()),
+                Vec::new(),
+            ));
+            continue;
+        };
+        if found.error != ErrorCode::None as i32 {
+            failed = true;
+            let code = super::topics::kafka_error(found.error).code();
+            planned.push((want, Some(found), code, Vec::new()));
+            continue;
+        }
+        // Whole entries within the partition's and the request's byte limits; the
+        // first entry of the response goes even if larger (KIP-74).
+        let mut entries = Vec::new();
+        let mut taken = 0;
+        for entry in &found.entries {
+            let first = budget == max_bytes && entries.is_empty();
+            if !first && (taken + entry.length > want.max_bytes || entry.length > budget) {
+                break;
+            }
+            taken += entry.length;
+            budget = budget.saturating_sub(entry.length);
+            entries.push(entry.clone());
+        }
+        planned.push((want, Some(found), 0, entries));
+    }
+
+    let reads = planned
+        .into_iter()
+        .map(|(want, found, error, entries)| async move {
+            let mut answer = empty(want.partition).with_error_code(error);
+            if let Some(found) = &found {
+                answer.high_watermark = found.high_watermark;
+                answer.last_stable_offset = found.high_watermark;
+                answer.log_start_offset = found.log_start_offset;
+            }
+            let mut records = BytesMut::new();
+            for entry in &entries {
+                if let Err(e) = ctx.reader.read_entry(entry, &mut records).await {
+                    tracing::warn!(error = %e, "read batches for fetch");
+                    if records.is_empty() {
+                        answer.error_code = ResponseError::KafkaStorageError.code();
+                    }
+                    break;
+                }
+            }
+            let bytes = records.len() as u64;
+            answer.records = Some(records.freeze());
+            (answer, bytes)
+        });
+    let done = join_all(reads).await;
+    let bytes = done.iter().map(|(_, b)| b).sum();
+    (done.into_iter().map(|(a, _)| a).collect(), bytes, failed)
+}
+
+fn empty(partition: i32) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(Some(Bytes::new()))
+}

@@ -1,0 +1,118 @@
+//! ListOffsets: earliest, latest, and by timestamp — the control plane finds the index
+//! entry, the agent finds the exact record inside it.
+
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use weir_control_plane::proto::{self, ErrorCode, offset_query::Spec};
+
+use crate::batch;
+use crate::context::Context;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub async fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let info = ctx
+            .topics
+            .by_name(topic.name.0.as_str())
+            .await
+            .ok()
+            .flatten();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let mut answer = ListOffsetsPartitionResponse::default()
+                .with_partition_index(partition.partition_index)
+                .with_timestamp(-1)
+                .with_offset(-1);
+            match &info {
+                Some(info) if info.has_partition(partition.partition_index) => {
+                    match lookup(ctx, info.id, partition.partition_index, partition.timestamp).await
+                    {
+                        Ok((offset, timestamp)) => {
+                            answer.offset = offset;
+                            answer.timestamp = timestamp;
+                        }
+                        Err(code) => answer.error_code = code.code(),
+                    }
+                }
+                _ => answer.error_code = ResponseError::UnknownTopicOrPartition.code(),
+            }
+            partitions.push(answer);
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions),
+        );
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// The offset and timestamp a query asks for.
+async fn lookup(
+    ctx: &Context,
+    topic: weir_metadata::TopicId,
+    partition: i32,
+    timestamp: i64,
+) -> Result<(i64, i64), ResponseError> {
+    let spec = match timestamp {
+        LATEST | LATEST_TIERED => Spec::Latest(true),
+        EARLIEST | EARLIEST_LOCAL => Spec::Earliest(true),
+        MAX_TIMESTAMP => return Err(ResponseError::UnsupportedVersion),
+        ts if ts >= 0 => Spec::Timestamp(ts),
+        _ => return Err(ResponseError::InvalidRequest),
+    };
+    let query = proto::OffsetQuery {
+        topic_id: topic.as_bytes().to_vec(),
+        partition,
+        spec: Some(spec),
+    };
+    let answer = ctx
+        .control
+        .index
+        .clone()
+        .list_offsets(proto::ListOffsetsRequest {
+            queries: vec![query],
+        })
+        .await
+        .map_err(|status| {
+            tracing::warn!(error = %status, "list offsets");
+            ResponseError::NotLeaderOrFollower
+        })?
+        .into_inner()
+        .answers
+        .pop()
+        .ok_or(ResponseError::UnknownServerError)?;
+    if answer.error != ErrorCode::None as i32 {
+        return Err(super::topics::kafka_error(answer.error));
+    }
+    let Some(entry) = answer.entry else {
+        return Ok((answer.offset, -1));
+    };
+    // The entry holds the first batch reaching the timestamp: find the record in it.
+    let mut bytes = BytesMut::new();
+    ctx.reader
+        .read_entry(&entry, &mut bytes)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "read batches for a timestamp lookup");
+            ResponseError::KafkaStorageError
+        })?;
+    match batch::first_record_at_or_after(&bytes, timestamp) {
+        Ok(Some((offset, ts))) => Ok((offset, ts)),
+        Ok(None) => Ok((answer.offset, entry.max_timestamp)),
+        Err(e) => {
+            tracing::warn!(error = %e, "decode batches for a timestamp lookup");
+            Err(ResponseError::CorruptMessage)
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! CreateTopics, DeleteTopics, CreatePartitions: forwarded to the control plane, its
+//! per-topic answers mapped to Kafka's error codes.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse,
+};
+use uuid::Uuid;
+use weir_control_plane::proto::{self, ErrorCode};
+
+use super::{str_bytes, topic_name};
+use crate::context::Context;
+use crate::topics::TopicInfo;
+
+/// The Kafka error for a control-plane item error.
+pub fn kafka_error(code: i32) -> ResponseError {
+    match ErrorCode::try_from(code).unwrap_or(ErrorCode::InvalidRequest) {
+        ErrorCode::None => ResponseError::Unknown(0),
+        ErrorCode::UnknownTopic | ErrorCode::UnknownPartition => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        ErrorCode::TopicAlreadyExists => ResponseError::TopicAlreadyExists,
+        ErrorCode::InvalidTopicName => ResponseError::InvalidTopicException,
+        ErrorCode::InvalidPartitions => ResponseError::InvalidPartitions,
+        ErrorCode::InvalidConfig => ResponseError::InvalidConfig,
+        ErrorCode::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
+        ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
+        ErrorCode::InvalidRequest => ResponseError::InvalidRequest,
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> (i16, Option<String>) {
+    tracing::warn!(error = %e, "control plane call for topic administration");
+    (
+        ResponseError::RequestTimedOut.code(),
+        Some(format!("control plane: {e}")),
+    )
+}
+
+/// Creates one topic for auto-creation.
+pub async fn create_one(
+    ctx: &Context,
+    name: &str,
+    partitions: i32,
+) -> Result<Arc<TopicInfo>, ResponseError> {
+    let request = proto::CreateTopicsRequest {
+        topics: vec![proto::TopicSpec {
+            name: name.to_string(),
+            partitions,
+            configs: Default::default(),
+        }],
+        validate_only: false,
+    };
+    let result = ctx
+        .control
+        .topics
+        .clone()
+        .create_topics(request)
+        .await
+        .map_err(|_| ResponseError::LeaderNotAvailable)?
+        .into_inner()
+        .results
+        .pop()
+        .ok_or(ResponseError::UnknownServerError)?;
+    match result.topic.and_then(TopicInfo::from_message) {
+        Some(topic) => {
+            tracing::info!(topic = name, partitions, "auto-created topic");
+            Ok(ctx.topics.remember(topic))
+        }
+        // Another agent created it first: use theirs.
+        None if result.error == ErrorCode::TopicAlreadyExists as i32 => ctx
+            .topics
+            .by_name(name)
+            .await
+            .ok()
+            .flatten()
+            .ok_or(ResponseError::LeaderNotAvailable),
+        None => Err(kafka_error(result.error)),
+    }
+}
+
+pub async fn create(ctx: &Context, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut results: Vec<CreatableTopicResult> = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = topic.name.0.to_string();
+        let partitions = match (topic.num_partitions, topic.assignments.len()) {
+            (-1, 0) => ctx.config.default_partitions,
+            (-1, n) => i32::try_from(n).unwrap_or(i32::MAX),
+            (n, _) => n,
+        };
+        let replication = topic.replication_factor;
+        if replication == 0 || replication < -1 {
+            results.push(
+                CreatableTopicResult::default()
+                    .with_name(topic.name.clone())
+                    .with_error_code(ResponseError::InvalidReplicationFactor.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "Replication factor must be larger than 0, or -1 to use the default value; got {replication}"
+                    )))),
+            );
+            continue;
+        }
+        let configs = topic
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+            .collect();
+        results.push(CreatableTopicResult::default().with_name(topic.name.clone()));
+        let spec = proto::TopicSpec {
+            name,
+            partitions,
+            configs,
+        };
+        let outcome = ctx
+            .control
+            .topics
+            .clone()
+            .create_topics(proto::CreateTopicsRequest {
+                topics: vec![spec],
+                validate_only: request.validate_only,
+            })
+            .await;
+        let last = results.last_mut().expect("pushed above");
+        match outcome.map(|r| r.into_inner().results.pop()) {
+            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
+                let topic = result.topic.and_then(TopicInfo::from_message);
+                if let Some(topic) = topic {
+                    last.topic_id = topic.id.0;
+                    last.num_partitions = topic.partitions;
+                    last.replication_factor = if replication > 0 { replication } else { 1 };
+                    if !request.validate_only {
+                        ctx.topics.remember(topic);
+                    }
+                }
+            }
+            Ok(Some(result)) => {
+                last.error_code = kafka_error(result.error).code();
+                last.error_message = Some(str_bytes(result.message));
+            }
+            Ok(None) => last.error_code = ResponseError::UnknownServerError.code(),
+            Err(status) => {
+                let (code, message) = unavailable(status);
+                last.error_code = code;
+                last.error_message = message.map(str_bytes);
+            }
+        }
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+pub async fn delete(
+    ctx: &Context,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    // v6 names topics by name or id; earlier versions by name only.
+    let wanted: Vec<(Option<String>, Uuid)> = if version >= 6 {
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+            .collect()
+    } else {
+        request
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.0.to_string()), Uuid::nil()))
+            .collect()
+    };
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        let call = match &name {
+            Some(name) => proto::DeleteTopicsRequest {
+                names: vec![name.clone()],
+                ids: vec![],
+            },
+            None => proto::DeleteTopicsRequest {
+                names: vec![],
+                ids: vec![id.as_bytes().to_vec()],
+            },
+        };
+        let mut answer = DeletableTopicResult::default()
+            .with_name(name.as_deref().map(topic_name))
+            .with_topic_id(id);
+        match ctx
+            .control
+            .topics
+            .clone()
+            .delete_topics(call)
+            .await
+            .map(|r| r.into_inner().results.pop())
+        {
+            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
+                if let Some(topic) = result.topic.and_then(TopicInfo::from_message) {
+                    answer.topic_id = topic.id.0;
+                    answer.name = Some(topic_name(&topic.name));
+                    ctx.topics.forget(&topic);
+                }
+            }
+            Ok(Some(result)) => {
+                let error = match (kafka_error(result.error), &name) {
+                    (ResponseError::UnknownTopicOrPartition, None) => ResponseError::UnknownTopicId,
+                    (error, _) => error,
+                };
+                answer.error_code = error.code();
+                answer.error_message = Some(str_bytes(result.message));
+            }
+            Ok(None) => answer.error_code = ResponseError::UnknownServerError.code(),
+            Err(status) => {
+                let (code, message) = unavailable(status);
+                answer.error_code = code;
+                answer.error_message = message.map(str_bytes);
+            }
+        }
+        responses.push(answer);
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+pub async fn create_partitions(
+    ctx: &Context,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let call = proto::CreatePartitionsRequest {
+            topics: vec![proto::PartitionIncrease {
+                name: topic.name.0.to_string(),
+                total: topic.count,
+            }],
+            validate_only: request.validate_only,
+        };
+        let mut answer = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        match ctx
+            .control
+            .topics
+            .clone()
+            .create_partitions(call)
+            .await
+            .map(|r| r.into_inner().results.pop())
+        {
+            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
+                if let Some(topic) = result.topic.and_then(TopicInfo::from_message)
+                    && !request.validate_only
+                {
+                    ctx.topics.remember(topic);
+                }
+            }
+            Ok(Some(result)) => {
+                answer.error_code = kafka_error(result.error).code();
+                answer.error_message = Some(str_bytes(result.message));
+            }
+            Ok(None) => answer.error_code = ResponseError::UnknownServerError.code(),
+            Err(status) => {
+                let (code, message) = unavailable(status);
+                answer.error_code = code;
+                answer.error_message = message.map(str_bytes);
+            }
+        }
+        results.push(answer);
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}

@@ -1,0 +1,65 @@
+//! High-watermark advances pushed by the control plane, so a long-polling Fetch wakes
+//! within milliseconds of a commit rather than on a timer.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use weir_control_plane::ControlPlaneClient;
+use weir_control_plane::proto;
+
+/// Bumps a counter on every advance; fetches waiting for data watch it.
+#[derive(Clone, Debug)]
+pub struct Watermarks {
+    changed: watch::Receiver<u64>,
+}
+
+impl Watermarks {
+    /// Follows the control plane's watch until `cancel`, reconnecting when it breaks.
+    pub fn follow(
+        control: ControlPlaneClient,
+        cancel: CancellationToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (sender, changed) = watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            loop {
+                let stream = control
+                    .index
+                    .clone()
+                    .watch_high_watermarks(proto::WatchHighWatermarksRequest {})
+                    .await;
+                match stream {
+                    Ok(stream) => {
+                        let mut stream = stream.into_inner();
+                        loop {
+                            tokio::select! {
+                                () = cancel.cancelled() => return,
+                                update = stream.next() => match update {
+                                    Some(Ok(_)) => { sender.send_modify(|n| *n += 1); }
+                                    Some(Err(status)) => { tracing::warn!(error = %status, "watermark watch broke"); break; }
+                                    None => break,
+                                },
+                            }
+                        }
+                    }
+                    Err(status) => tracing::warn!(error = %status, "watch watermarks"),
+                }
+                // Wake every waiter: advances may have been missed while disconnected.
+                sender.send_modify(|n| *n += 1);
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+        (Watermarks { changed }, task)
+    }
+
+    /// A receiver that sees the next advance.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        let mut receiver = self.changed.clone();
+        receiver.mark_unchanged();
+        receiver
+    }
+}

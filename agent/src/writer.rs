@@ -1,0 +1,397 @@
+//! The produce path after validation: batches pool into the open object, which is
+//! sealed after `batch_timeout` or at `batch_max_bytes`, uploaded under a fresh key
+//! (uploads pipelined, a bounded number at once), committed to the control plane in
+//! the order objects were sealed, and only then are producers answered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use weir_cache::BlockCache;
+use weir_control_plane::ControlPlaneClient;
+use weir_control_plane::proto::{self, ErrorCode};
+use weir_metadata::{ObjectId, Offset, Partition, TopicId};
+
+use crate::batch::ValidBatch;
+use crate::object::{FooterEntry, ObjectBuilder};
+
+/// Why a batch was not written, as a Kafka error code and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub code: i16,
+    pub message: String,
+}
+
+impl Rejected {
+    fn new(code: kafka_protocol::error::ResponseError, message: impl Into<String>) -> Self {
+        Rejected {
+            code: code.code(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Ack = Result<Offset, Rejected>;
+
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    pub batch_timeout: Duration,
+    pub batch_max_bytes: u64,
+    pub uploads_in_flight: usize,
+    /// How long an object may take to upload and commit before its producers get a
+    /// retriable error.
+    pub deadline: Duration,
+}
+
+struct Submission {
+    topic: TopicId,
+    partition: Partition,
+    batch: ValidBatch,
+    reply: oneshot::Sender<Ack>,
+}
+
+/// A cloneable front to the writer task.
+#[derive(Clone, Debug)]
+pub struct WriterHandle {
+    queue: mpsc::Sender<Submission>,
+}
+
+impl WriterHandle {
+    /// Adds a batch to the open object and waits until it is committed.
+    pub async fn append(&self, topic: TopicId, partition: Partition, batch: ValidBatch) -> Ack {
+        let (reply, ack) = oneshot::channel();
+        let shutting_down = || {
+            Rejected::new(
+                kafka_protocol::error::ResponseError::NotEnoughReplicas,
+                "the agent is shutting down",
+            )
+        };
+        self.queue
+            .send(Submission {
+                topic,
+                partition,
+                batch,
+                reply,
+            })
+            .await
+            .map_err(|_| shutting_down())?;
+        ack.await.map_err(|_| shutting_down())?
+    }
+}
+
+/// Where objects go.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: Path,
+}
+
+impl Bucket {
+    /// The key of an object, relative to the prefix: `data/<ulid>.weir`.
+    pub fn relative_key(id: ObjectId) -> String {
+        format!("data/{}.weir", id.0)
+    }
+
+    pub fn path(&self, id: ObjectId) -> Path {
+        self.prefix.child("data").child(format!("{}.weir", id.0))
+    }
+}
+
+/// Starts the writer; on `cancel` it seals the open object and finishes what it holds.
+pub fn spawn(
+    config: WriterConfig,
+    bucket: Bucket,
+    cache: BlockCache,
+    control: ControlPlaneClient,
+    cancel: CancellationToken,
+) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+    let (queue, submissions) = mpsc::channel(1024);
+    let (sealed_tx, sealed_rx) = mpsc::channel(config.uploads_in_flight.max(1));
+    let committer = tokio::spawn(commit_in_order(sealed_rx, control, config.deadline));
+    let writer = Writer {
+        uploads: Arc::new(Semaphore::new(config.uploads_in_flight.max(1))),
+        config,
+        bucket,
+        cache,
+        sealed: sealed_tx,
+    };
+    let task = tokio::spawn(async move {
+        writer.run(submissions, cancel).await;
+        let _ = committer.await;
+    });
+    (WriterHandle { queue }, task)
+}
+
+type Waiter = oneshot::Sender<Ack>;
+
+/// A sealed object on its way: its upload, then its commit.
+struct InFlight {
+    id: ObjectId,
+    size: u64,
+    upload: tokio::task::JoinHandle<Result<(), String>>,
+    batches: Vec<(FooterEntry, Waiter)>,
+    sealed_at: Instant,
+}
+
+struct Writer {
+    config: WriterConfig,
+    bucket: Bucket,
+    cache: BlockCache,
+    uploads: Arc<Semaphore>,
+    sealed: mpsc::Sender<InFlight>,
+}
+
+impl Writer {
+    async fn run(self, mut submissions: mpsc::Receiver<Submission>, cancel: CancellationToken) {
+        let mut open: ObjectBuilder<Waiter> = ObjectBuilder::new();
+        let mut deadline: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    deadline = None;
+                    self.seal(std::mem::take(&mut open)).await;
+                }
+                submission = submissions.recv() => {
+                    let Some(s) = submission else { break };
+                    open.push(s.topic, s.partition, s.batch, s.reply);
+                    deadline.get_or_insert_with(|| Instant::now() + self.config.batch_timeout);
+                    if open.size() >= self.config.batch_max_bytes {
+                        deadline = None;
+                        self.seal(std::mem::take(&mut open)).await;
+                    }
+                }
+            }
+        }
+        // Shutdown: take what producers already handed over, then flush it.
+        submissions.close();
+        while let Ok(s) = submissions.try_recv() {
+            open.push(s.topic, s.partition, s.batch, s.reply);
+        }
+        self.seal(open).await;
+        tracing::info!("writer flushed");
+    }
+
+    async fn seal(&self, open: ObjectBuilder<Waiter>) {
+        if open.is_empty() {
+            return;
+        }
+        let sealed = open.finish();
+        let id = ObjectId::new();
+        // Waiting for an upload slot holds the writer: producers then wait on the queue.
+        let permit = self.uploads.clone().acquire_owned().await;
+        let (bucket, cache, deadline) = (
+            self.bucket.clone(),
+            self.cache.clone(),
+            self.config.deadline,
+        );
+        let parts = sealed.parts;
+        let upload = tokio::spawn(async move {
+            let result = upload(&bucket, id, parts, &cache, deadline).await;
+            drop(permit);
+            result
+        });
+        let in_flight = InFlight {
+            id,
+            size: sealed.size,
+            upload,
+            batches: sealed.batches,
+            sealed_at: Instant::now(),
+        };
+        if let Err(mpsc::error::SendError(in_flight)) = self.sealed.send(in_flight).await {
+            fail(
+                in_flight.batches,
+                &Rejected::new(
+                    kafka_protocol::error::ResponseError::NotEnoughReplicas,
+                    "the agent is shutting down",
+                ),
+            );
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// PUTs an object, retrying with backoff until `deadline`; then caches it for readers.
+async fn upload(
+    bucket: &Bucket,
+    id: ObjectId,
+    parts: Vec<Bytes>,
+    cache: &BlockCache,
+    deadline: Duration,
+) -> Result<(), String> {
+    let path = bucket.path(id);
+    let give_up = Instant::now() + deadline;
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let payload = PutPayload::from_iter(parts.iter().cloned());
+        match bucket.store.put(&path, payload).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() + backoff < give_up => {
+                tracing::warn!(object = %path, error = %e, "upload object; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(format!("upload object {path}: {e}")),
+        }
+    }
+    cache.insert_object(&path, &parts).await;
+    Ok(())
+}
+
+fn fail(batches: Vec<(FooterEntry, Waiter)>, why: &Rejected) {
+    for (_, waiter) in batches {
+        let _ = waiter.send(Err(why.clone()));
+    }
+}
+
+/// Commits sealed objects one at a time, in the order they were sealed, so a
+/// partition's batches get offsets in the order producers sent them.
+async fn commit_in_order(
+    mut sealed: mpsc::Receiver<InFlight>,
+    control: ControlPlaneClient,
+    deadline: Duration,
+) {
+    while let Some(InFlight {
+        id,
+        size,
+        upload,
+        batches,
+        sealed_at,
+    }) = sealed.recv().await
+    {
+        let storage_error = |message: String| {
+            Rejected::new(
+                kafka_protocol::error::ResponseError::KafkaStorageError,
+                message,
+            )
+        };
+        match upload.await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                tracing::error!(object = %id, %message, "object not written; producers get a retriable error");
+                fail(batches, &storage_error(message));
+                continue;
+            }
+            Err(e) => {
+                fail(batches, &storage_error(format!("upload task failed: {e}")));
+                continue;
+            }
+        }
+        match commit(&control, id, size, &batches, sealed_at + deadline).await {
+            Ok(results) if results.len() == batches.len() => {
+                for ((_, waiter), result) in batches.into_iter().zip(results) {
+                    let _ = waiter.send(ack(result));
+                }
+            }
+            Ok(results) => {
+                let message = format!(
+                    "commit of object {id} answered {} batches of {}",
+                    results.len(),
+                    batches.len()
+                );
+                tracing::error!(%message);
+                fail(
+                    batches,
+                    &Rejected::new(
+                        kafka_protocol::error::ResponseError::UnknownServerError,
+                        message,
+                    ),
+                );
+            }
+            Err(rejected) => {
+                tracing::error!(object = %id, error = %rejected.message, "commit object");
+                fail(batches, &rejected);
+            }
+        }
+    }
+}
+
+async fn commit(
+    control: &ControlPlaneClient,
+    id: ObjectId,
+    size: u64,
+    batches: &[(FooterEntry, Waiter)],
+    give_up: Instant,
+) -> Result<Vec<proto::BatchResult>, Rejected> {
+    let request = proto::CommitObjectRequest {
+        object_id: id.to_bytes().to_vec(),
+        key: Bucket::relative_key(id),
+        size,
+        batches: batches
+            .iter()
+            .map(|(entry, _)| proto::BatchRef {
+                topic_id: entry.topic.as_bytes().to_vec(),
+                partition: entry.partition.0,
+                position: entry.position,
+                length: entry.length,
+                record_count: entry.record_count,
+                max_timestamp: entry.max_timestamp,
+                producer_id: entry.producer_id,
+                producer_epoch: i32::from(entry.producer_epoch),
+                base_sequence: entry.base_sequence,
+            })
+            .collect(),
+    };
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        // Retrying with the same object id is safe: the sequencer answers a repeat with
+        // the first answer.
+        match control
+            .sequencer
+            .clone()
+            .commit_object(request.clone())
+            .await
+        {
+            Ok(response) => return Ok(response.into_inner().results),
+            Err(status) => {
+                let retriable = matches!(
+                    status.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::Unknown
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Cancelled
+                );
+                if !retriable || Instant::now() + backoff >= give_up {
+                    let code = if retriable {
+                        kafka_protocol::error::ResponseError::RequestTimedOut
+                    } else {
+                        kafka_protocol::error::ResponseError::UnknownServerError
+                    };
+                    return Err(Rejected::new(
+                        code,
+                        format!("commit object {id}: {}", status.message()),
+                    ));
+                }
+                tracing::warn!(object = %id, error = %status, "commit object; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn ack(result: proto::BatchResult) -> Ack {
+    use kafka_protocol::error::ResponseError;
+    let code = ErrorCode::try_from(result.error).unwrap_or(ErrorCode::InvalidRequest);
+    let kafka = match code {
+        ErrorCode::None => return Ok(Offset(result.base_offset)),
+        ErrorCode::UnknownTopic | ErrorCode::UnknownPartition => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
+        _ => ResponseError::UnknownServerError,
+    };
+    Err(Rejected::new(kafka, result.message))
+}
