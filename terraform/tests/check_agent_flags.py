@@ -6,9 +6,8 @@
 Finds each `weir <subcommand> ...` command line in the modules' templates
 (modules/*/templates/*; backslash-continued lines are joined), then checks each
 --flag used against `WEIR_BIN <subcommand> --help`. A subcommand whose --help
-fails is reported as SKIPPED (not implemented yet), not as a failure. A missing
-WEIR_BIN, or templates with no weir command at all, are failures: the check
-would otherwise pass without checking anything.
+fails, a missing WEIR_BIN, or templates with no weir command at all are
+failures: the check would otherwise pass without checking anything.
 
 Prints one line per flag, then "N passed, N failed"; exits 1 on any failure.
 """
@@ -117,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     for subcommand, sub_uses in sorted(by_subcommand.items()):
         known = help_flags(args.weir_bin, subcommand)
         if known is None:
-            print(f"SKIPPED: flag-drift check for {subcommand}: 'weir {subcommand}' not implemented yet")
+            failed += len(sub_uses)
+            print(f"FAIL  `{args.weir_bin} {subcommand} --help` failed: the templates run a subcommand weir does not have")
             continue
         for use in sub_uses:
             if use.flag in known:

@@ -75,15 +75,13 @@ class CheckAgentFlagsTest(unittest.TestCase):
         self.assertEqual(lines[-1], "5 passed, 1 failed")
         self.assertTrue(any(line.startswith("FAIL  weir agent --availability-zone") for line in lines), lines)
 
-    def test_unimplemented_subcommand_is_skipped(self) -> None:
+    def test_a_subcommand_weir_lacks_fails(self) -> None:
         self.template("agents", AGENT_TEMPLATE)
         self.template("control-plane", CONTROL_PLANE_TEMPLATE)
         code, lines = self.run_check()
-        self.assertEqual(code, 0, lines)
-        self.assertIn(
-            "SKIPPED: flag-drift check for control-plane: 'weir control-plane' not implemented yet", lines
-        )
-        self.assertEqual(lines[-1], "6 passed, 0 failed")
+        self.assertEqual(code, 1, lines)
+        self.assertTrue(any("control-plane --help` failed" in line for line in lines), lines)
+        self.assertEqual(lines[-1], "6 passed, 2 failed")
 
     def test_only_weir_command_lines_are_read(self) -> None:
         self.template("agents", AGENT_TEMPLATE)
