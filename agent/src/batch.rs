@@ -78,7 +78,8 @@ impl BatchError {
             BatchError::Corrupt { .. } => ResponseError::CorruptMessage.code(),
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
             BatchError::InvalidRecord { .. } => ResponseError::InvalidRecord.code(),
-            BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat.code(),
+            // What Kafka answers a v3+ produce carrying an old message format.
+            BatchError::UnsupportedMagic(_) => ResponseError::InvalidRecord.code(),
         }
     }
 }

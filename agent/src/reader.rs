@@ -6,12 +6,9 @@ use weir_cache::BlockCache;
 use weir_control_plane::proto::IndexEntry;
 use weir_metadata::ObjectId;
 
-use crate::batch;
+use crate::batch::{self, BatchHeader};
 use crate::error::{Error, Result};
 use crate::writer::Bucket;
-
-/// Bytes of a batch header up to and including `batchLength`.
-const LOG_OVERHEAD: usize = 12;
 
 #[derive(Clone, Debug)]
 pub struct Reader {
@@ -37,23 +34,19 @@ impl Reader {
                 entry.object_size,
             )
             .await?;
+        // The batches were validated on the way in; only their offsets are new.
         let mut offset = entry.base_offset;
         let mut rest = &bytes[..];
         while !rest.is_empty() {
-            if rest.len() < LOG_OVERHEAD + 49 {
-                return Err(corrupt(&path, entry, "truncated batch header"));
-            }
-            let length = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
-            let total = LOG_OVERHEAD
-                + usize::try_from(length)
-                    .map_err(|_| corrupt(&path, entry, "negative batch length"))?;
-            if total > rest.len() {
+            let header = BatchHeader::parse(rest)
+                .ok_or_else(|| corrupt(&path, entry, "truncated batch header"))?;
+            let size = header.size();
+            if size < batch::HEADER_LEN || size > rest.len() {
                 return Err(corrupt(&path, entry, "batch runs past its index entry"));
             }
-            let (one, tail) = rest.split_at(total);
-            let last_offset_delta = i32::from_be_bytes([one[23], one[24], one[25], one[26]]);
+            let (one, tail) = rest.split_at(size);
             batch::with_base_offset(one, offset, out);
-            offset += i64::from(last_offset_delta) + 1;
+            offset += i64::from(header.last_offset_delta) + 1;
             rest = tail;
         }
         Ok(())
