@@ -626,7 +626,7 @@ mod tests {
     }
 
     #[test]
-    fn old_message_formats_are_unsupported() {
+    fn old_message_formats_are_invalid_records() {
         // A magic-1 message as a Kafka 0.10 client sends it: offset, size, crc, magic,
         // attributes, timestamp, null key, 5-byte value.
         let mut message = Vec::new();
@@ -641,7 +641,7 @@ mod tests {
         message.put_slice(b"hello");
         let err = split_err(message.clone());
         assert_eq!(err, BatchError::UnsupportedMagic(1));
-        assert_eq!(err.kafka_error_code(), 43);
+        assert_eq!(err.kafka_error_code(), 87, "INVALID_RECORD, as Kafka answers");
         assert!(err.to_string().contains("magic 1"), "{err}");
 
         message[MAGIC_AT] = 0;
