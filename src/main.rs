@@ -1,6 +1,10 @@
 //! The `weir` command: wiring from flags to the crates that do the work.
 
 mod bucket;
+mod reserve;
+
+#[global_allocator]
+static ALLOCATOR: reserve::Reserving = reserve::Reserving;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -641,7 +641,11 @@ mod tests {
         message.put_slice(b"hello");
         let err = split_err(message.clone());
         assert_eq!(err, BatchError::UnsupportedMagic(1));
-        assert_eq!(err.kafka_error_code(), 87, "INVALID_RECORD, as Kafka answers");
+        assert_eq!(
+            err.kafka_error_code(),
+            87,
+            "INVALID_RECORD, as Kafka answers"
+        );
         assert!(err.to_string().contains("magic 1"), "{err}");
 
         message[MAGIC_AT] = 0;

@@ -49,7 +49,7 @@ impl Default for AgentConfig {
             uploads_in_flight: 8,
             max_frame_bytes: 100 * 1024 * 1024,
             max_connections: 4096,
-            max_in_flight_per_connection: 32,
+            max_in_flight_per_connection: 512,
             auto_create_topics: false,
             default_partitions: 1,
             max_batch_bytes: 1024 * 1024 + 12,

@@ -132,9 +132,18 @@ async fn run(
         } else {
             None
         };
+        let Request {
+            header,
+            key,
+            version,
+            body,
+            ..
+        } = *request;
+        // In order, before the next frame is read: what must follow the connection's order.
+        let admitted = handlers::admit(&ctx, body).await;
         let ctx = ctx.clone();
         let handler = tokio::spawn(async move {
-            let answer = handle(&ctx, *request).await;
+            let answer = handle(&ctx, header, key, version, admitted).await;
             drop(permit);
             answer
         });
@@ -210,13 +219,13 @@ fn decode(mut frame: Bytes) -> Result<Decoded, Close> {
     })))
 }
 
-async fn handle(ctx: &Context, request: Request) -> Option<Bytes> {
-    let Request {
-        header,
-        key,
-        version,
-        ..
-    } = &request;
+async fn handle(
+    ctx: &Context,
+    header: RequestHeader,
+    key: ApiKey,
+    version: i16,
+    admitted: handlers::Admitted,
+) -> Option<Bytes> {
     let span = tracing::debug_span!(
         "request",
         api_key = ?key,
@@ -224,8 +233,10 @@ async fn handle(ctx: &Context, request: Request) -> Option<Bytes> {
         correlation_id = header.correlation_id,
         client_id = header.client_id.as_deref().unwrap_or(""),
     );
-    let (key, version, correlation_id) = (*key, *version, header.correlation_id);
-    let response = handlers::dispatch(ctx, request).instrument(span).await?;
+    let correlation_id = header.correlation_id;
+    let response = handlers::dispatch(ctx, &header, version, admitted)
+        .instrument(span)
+        .await?;
     match encode(key, version, correlation_id, &response) {
         Ok(frame) => Some(frame),
         Err(e) => {

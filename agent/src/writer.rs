@@ -62,25 +62,45 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Adds a batch to the open object and waits until it is committed.
-    pub async fn append(&self, topic: TopicId, partition: Partition, batch: ValidBatch) -> Ack {
+    /// Adds a batch to the open object; the returned [`PendingAck`] resolves once the
+    /// object holding it is committed. Batches submitted one after another keep that
+    /// order in their partition.
+    pub async fn submit(
+        &self,
+        topic: TopicId,
+        partition: Partition,
+        batch: ValidBatch,
+    ) -> PendingAck {
         let (reply, ack) = oneshot::channel();
+        let submission = Submission {
+            topic,
+            partition,
+            batch,
+            reply,
+        };
+        match self.queue.send(submission).await {
+            Ok(()) => PendingAck(Some(ack)),
+            Err(_) => PendingAck(None),
+        }
+    }
+}
+
+/// A submitted batch's answer, still to come.
+#[derive(Debug)]
+pub struct PendingAck(Option<oneshot::Receiver<Ack>>);
+
+impl PendingAck {
+    pub async fn wait(self) -> Ack {
         let shutting_down = || {
             Rejected::new(
                 kafka_protocol::error::ResponseError::NotEnoughReplicas,
                 "the agent is shutting down",
             )
         };
-        self.queue
-            .send(Submission {
-                topic,
-                partition,
-                batch,
-                reply,
-            })
-            .await
-            .map_err(|_| shutting_down())?;
-        ack.await.map_err(|_| shutting_down())?
+        match self.0 {
+            Some(ack) => ack.await.map_err(|_| shutting_down())?,
+            None => Err(shutting_down()),
+        }
     }
 }
 
@@ -277,8 +297,8 @@ async fn commit_in_order(
                 message,
             )
         };
-        match upload.await {
-            Ok(Ok(())) => {}
+        let uploaded_at = match upload.await {
+            Ok(Ok(())) => Instant::now(),
             Ok(Err(message)) => {
                 tracing::error!(object = %id, %message, "object not written; producers get a retriable error");
                 fail(batches, &storage_error(message));
@@ -288,9 +308,17 @@ async fn commit_in_order(
                 fail(batches, &storage_error(format!("upload task failed: {e}")));
                 continue;
             }
-        }
+        };
         match commit(&control, id, size, &batches, sealed_at + deadline).await {
             Ok(results) if results.len() == batches.len() => {
+                tracing::debug!(
+                    object = %id,
+                    batches = batches.len(),
+                    bytes = size,
+                    upload_ms = (uploaded_at - sealed_at).as_millis() as u64,
+                    commit_ms = uploaded_at.elapsed().as_millis() as u64,
+                    "object committed"
+                );
                 for ((_, waiter), result) in batches.into_iter().zip(results) {
                     let _ = waiter.send(ack(result));
                 }

@@ -9,25 +9,43 @@ pub mod metadata;
 pub mod produce;
 pub mod topics;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{RequestHeader, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::connection::Request;
 use crate::context::Context;
 
-/// Handles a decoded request; `None` when no answer is due (produce with acks=0).
-pub async fn dispatch(ctx: &Context, request: Request) -> Option<ResponseKind> {
-    let Request {
-        header,
-        version,
-        body,
-        ..
-    } = request;
+/// A request past the part of its handling that must follow the connection's order.
+#[derive(Debug)]
+pub enum Admitted {
+    Request(Box<RequestKind>),
+    /// Its batches are already with the writer, in request order.
+    Produce(produce::Prepared),
+}
+
+/// Runs, in request order on a connection, what must keep that order: a produce
+/// request's hand-over of its batches to the writer.
+pub async fn admit(ctx: &Context, body: RequestKind) -> Admitted {
+    match body {
+        RequestKind::Produce(r) => Admitted::Produce(produce::prepare(ctx, r).await),
+        other => Admitted::Request(Box::new(other)),
+    }
+}
+
+/// Handles an admitted request; `None` when no answer is due (produce with acks=0).
+pub async fn dispatch(
+    ctx: &Context,
+    header: &RequestHeader,
+    version: i16,
+    admitted: Admitted,
+) -> Option<ResponseKind> {
     let client_id = header.client_id.as_deref();
+    let body = match admitted {
+        Admitted::Produce(prepared) => return produce::answer(ctx, prepared).await.map(Into::into),
+        Admitted::Request(body) => *body,
+    };
     Some(match body {
         RequestKind::ApiVersions(_) => api_versions::handle().into(),
         RequestKind::Metadata(r) => metadata::handle(ctx, client_id, version, r).await.into(),
-        RequestKind::Produce(r) => return produce::handle(ctx, r).await.map(Into::into),
         RequestKind::Fetch(r) => fetch::handle(ctx, version, r).await.into(),
         RequestKind::ListOffsets(r) => list_offsets::handle(ctx, r).await.into(),
         RequestKind::CreateTopics(r) => topics::create(ctx, r).await.into(),

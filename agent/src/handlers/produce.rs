@@ -1,21 +1,24 @@
-//! Produce: validate every batch, hand the valid ones to the writer, and answer once
-//! they are committed (acks=1 is treated as acks=all: there is no weaker durability
-//! point); acks=0 gets no answer.
-
-use std::collections::HashMap;
+//! Produce, in two phases. `prepare` validates every batch and submits the valid ones
+//! to the writer; a connection runs it for its requests one at a time, in order, so a
+//! partition's batches reach the object in the order the producer sent them (as a
+//! Kafka broker appends them). `answer` then waits for the commits, concurrently with
+//! later requests: acks=1 is treated as acks=all (there is no weaker durability point),
+//! and acks=0 gets no answer.
 
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use weir_metadata::Partition;
 
 use super::str_bytes;
 use crate::batch;
 use crate::context::Context;
-use crate::writer::Rejected;
+use crate::topics::TopicInfo;
+use crate::writer::PendingAck;
 
 /// One partition's answer before encoding.
+#[derive(Debug)]
 struct Answer {
     error: i16,
     message: Option<String>,
@@ -32,123 +35,169 @@ impl Answer {
     }
 }
 
-pub async fn handle(ctx: &Context, request: ProduceRequest) -> Option<ProduceResponse> {
-    let acks = request.acks;
-    if request.transactional_id.is_some() {
-        return (acks != 0)
-            .then(|| rejected_all(&request, ResponseError::TransactionalIdAuthorizationFailed));
-    }
+/// A partition's outcome: decided at validation, or waiting for commits.
+#[derive(Debug)]
+enum Outcome {
+    Decided(Answer),
+    Submitted(Vec<PendingAck>),
+}
+
+/// A produce request whose batches are with the writer.
+#[derive(Debug)]
+pub struct Prepared {
+    acks: i16,
+    topics: Vec<(TopicName, Vec<(i32, Outcome)>)>,
+}
+
+pub async fn prepare(ctx: &Context, request: ProduceRequest) -> Prepared {
     let names: Vec<String> = request
         .topic_data
         .iter()
         .map(|t| t.name.0.to_string())
         .collect();
-    let topics = match ctx.topics.by_names(&names).await {
-        Ok(topics) => topics,
+    let refused = if request.transactional_id.is_some() {
+        Some(Answer::error(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not supported yet",
+        ))
+    } else {
+        None
+    };
+    let topics = match refused {
+        Some(_) => Ok(vec![None; names.len()]),
+        None => ctx.topics.by_names(&names).await,
+    };
+    let mut prepared = Prepared {
+        acks: request.acks,
+        topics: Vec::with_capacity(request.topic_data.len()),
+    };
+    for (t, data) in request.topic_data.into_iter().enumerate() {
+        let mut partitions = Vec::with_capacity(data.partition_data.len());
+        for partition in data.partition_data {
+            let outcome = match (&refused, &topics) {
+                (Some(answer), _) => Outcome::Decided(Answer::error(
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    answer.message.clone().unwrap_or_default(),
+                )),
+                (None, Err(e)) => {
+                    tracing::warn!(error = %e, "resolve topics for produce");
+                    Outcome::Decided(Answer::error(
+                        ResponseError::NotEnoughReplicas,
+                        format!("control plane: {e}"),
+                    ))
+                }
+                (None, Ok(topics)) => {
+                    let topic = topics[t].as_deref();
+                    validate_and_submit(
+                        ctx,
+                        &data.name.0,
+                        topic,
+                        partition.index,
+                        partition.records,
+                    )
+                    .await
+                }
+            };
+            partitions.push((partition.index, outcome));
+        }
+        prepared.topics.push((data.name, partitions));
+    }
+    prepared
+}
+
+async fn validate_and_submit(
+    ctx: &Context,
+    name: &str,
+    topic: Option<&TopicInfo>,
+    index: i32,
+    records: Option<bytes::Bytes>,
+) -> Outcome {
+    let Some(topic) = topic else {
+        return Outcome::Decided(Answer::error(
+            ResponseError::UnknownTopicOrPartition,
+            format!("This server does not host this topic-partition: {name}"),
+        ));
+    };
+    if !topic.has_partition(index) {
+        return Outcome::Decided(Answer::error(
+            ResponseError::UnknownTopicOrPartition,
+            format!(
+                "topic {name} has {} partitions; there is no partition {index}",
+                topic.partitions
+            ),
+        ));
+    }
+    let Some(records) = records else {
+        return Outcome::Decided(Answer::error(ResponseError::InvalidRecord, "no records"));
+    };
+    let batches = match batch::split(&records, ctx.config.max_batch_bytes) {
+        Ok(batches) => batches,
         Err(e) => {
-            tracing::warn!(error = %e, "resolve topics for produce");
-            return (acks != 0).then(|| rejected_all(&request, ResponseError::NotEnoughReplicas));
+            return Outcome::Decided(Answer {
+                error: e.kafka_error_code(),
+                message: Some(e.to_string()),
+                base_offset: -1,
+            });
         }
     };
-
-    // Validate everything first, then wait for every partition's batches together.
-    let mut pending = Vec::new();
-    let mut answers: HashMap<(usize, usize), Answer> = HashMap::new();
-    for (t, (data, topic)) in request.topic_data.iter().zip(&topics).enumerate() {
-        for (p, partition) in data.partition_data.iter().enumerate() {
-            let answer = match topic {
-                None => Some(Answer::error(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!(
-                        "This server does not host this topic-partition: {}",
-                        data.name.0.as_str()
-                    ),
-                )),
-                Some(topic) if !topic.has_partition(partition.index) => Some(Answer::error(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!(
-                        "topic {} has {} partitions; there is no partition {}",
-                        topic.name, topic.partitions, partition.index
-                    ),
-                )),
-                Some(topic) => match partition
-                    .records
-                    .as_ref()
-                    .map(|r| batch::split(r, ctx.config.max_batch_bytes))
-                {
-                    None => Some(Answer::error(ResponseError::InvalidRecord, "no records")),
-                    Some(Err(e)) => Some(Answer {
-                        error: e.kafka_error_code(),
-                        message: Some(e.to_string()),
-                        base_offset: -1,
-                    }),
-                    Some(Ok(batches)) => {
-                        let (id, index) = (topic.id, Partition(partition.index));
-                        pending.push(async move {
-                            let acks = join_all(
-                                batches.into_iter().map(|b| ctx.writer.append(id, index, b)),
-                            )
-                            .await;
-                            ((t, p), acks)
-                        });
-                        None
-                    }
-                },
-            };
-            if let Some(answer) = answer {
-                answers.insert((t, p), answer);
-            }
-        }
-    }
-    let timeout = ctx.config.produce_timeout;
-    match tokio::time::timeout(timeout, join_all(pending)).await {
-        Ok(done) => {
-            for (at, acks) in done {
-                answers.insert(at, combine(acks));
-            }
-        }
-        Err(_) => {
-            tracing::warn!(?timeout, "produce timed out waiting for commits");
-        }
-    }
-    if acks == 0 {
-        return None;
-    }
-    let responses = request
-        .topic_data
+    if batches
         .iter()
-        .enumerate()
-        .map(|(t, data)| {
-            TopicProduceResponse::default()
-                .with_name(data.name.clone())
-                .with_partition_responses(
-                    data.partition_data
-                        .iter()
-                        .enumerate()
-                        .map(|(p, partition)| {
-                            let answer = answers.remove(&(t, p)).unwrap_or_else(|| {
-                                Answer::error(
-                                    ResponseError::RequestTimedOut,
-                                    "the batch was not committed in time",
-                                )
-                            });
-                            PartitionProduceResponse::default()
-                                .with_index(partition.index)
-                                .with_error_code(answer.error)
-                                .with_error_message(answer.message.map(str_bytes))
-                                .with_base_offset(answer.base_offset)
-                                .with_log_append_time_ms(-1)
-                                .with_log_start_offset(0)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    Some(ProduceResponse::default().with_responses(responses))
+        .any(|b| b.header.is_control() || b.header.is_transactional())
+    {
+        return Outcome::Decided(Answer::error(
+            ResponseError::InvalidRecord,
+            "control and transactional batches are not accepted from producers (transactions are not supported yet)",
+        ));
+    }
+    let mut pending = Vec::with_capacity(batches.len());
+    for batch in batches {
+        pending.push(ctx.writer.submit(topic.id, Partition(index), batch).await);
+    }
+    Outcome::Submitted(pending)
+}
+
+/// Waits for every submitted batch, then answers (nothing for acks=0).
+pub async fn answer(ctx: &Context, prepared: Prepared) -> Option<ProduceResponse> {
+    let Prepared { acks, topics } = prepared;
+    let timeout = ctx.config.produce_timeout;
+    let answered = join_all(topics.into_iter().map(|(name, partitions)| async move {
+        let partitions = join_all(partitions.into_iter().map(|(index, outcome)| async move {
+            let answer = match outcome {
+                Outcome::Decided(answer) => answer,
+                Outcome::Submitted(pending) => {
+                    match tokio::time::timeout(
+                        timeout,
+                        join_all(pending.into_iter().map(PendingAck::wait)),
+                    )
+                    .await
+                    {
+                        Ok(acks) => combine(acks),
+                        Err(_) => Answer::error(
+                            ResponseError::RequestTimedOut,
+                            format!("the batch was not committed within {timeout:?}"),
+                        ),
+                    }
+                }
+            };
+            PartitionProduceResponse::default()
+                .with_index(index)
+                .with_error_code(answer.error)
+                .with_error_message(answer.message.map(str_bytes))
+                .with_base_offset(answer.base_offset)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(0)
+        }))
+        .await;
+        TopicProduceResponse::default()
+            .with_name(name)
+            .with_partition_responses(partitions)
+    }))
+    .await;
+    (acks != 0).then(|| ProduceResponse::default().with_responses(answered))
 }
 
 /// A partition's batches succeed together or report the first failure.
-fn combine(acks: Vec<Result<weir_metadata::Offset, Rejected>>) -> Answer {
+fn combine(acks: Vec<crate::writer::Ack>) -> Answer {
     let mut base = None;
     for ack in acks {
         match ack {
@@ -169,28 +218,4 @@ fn combine(acks: Vec<Result<weir_metadata::Offset, Rejected>>) -> Answer {
         message: None,
         base_offset: base.unwrap_or(-1),
     }
-}
-
-fn rejected_all(request: &ProduceRequest, error: ResponseError) -> ProduceResponse {
-    ProduceResponse::default().with_responses(
-        request
-            .topic_data
-            .iter()
-            .map(|data| {
-                TopicProduceResponse::default()
-                    .with_name(data.name.clone())
-                    .with_partition_responses(
-                        data.partition_data
-                            .iter()
-                            .map(|p| {
-                                PartitionProduceResponse::default()
-                                    .with_index(p.index)
-                                    .with_error_code(error.code())
-                                    .with_base_offset(-1)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect(),
-    )
 }
