@@ -1,0 +1,104 @@
+//! Weir as separate processes: `weir control-plane` and two `weir agent`s sharing one
+//! `file://` bucket. Records produced by a client of one agent are read by a client of
+//! the other, which finds them through the control plane's index and reads the objects
+//! the first agent wrote. The agents are in different zones, so each client's Metadata
+//! names only the agent it bootstrapped from: the write really goes through one agent
+//! and the read through the other.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+
+use rdkafka::consumer::Consumer;
+use support::Cluster;
+use support::kafka::{self, Record};
+
+const PARTITIONS: i32 = 4;
+const RECORDS: usize = 4_000;
+
+#[test]
+fn records_produced_through_one_agent_are_consumed_through_another() {
+    let cluster = Cluster::start(&["zone-a", "zone-b"]);
+    let (writer, reader) = (&cluster.agents[0], &cluster.agents[1]);
+    let topic = "shared";
+    kafka::create_topic(&writer.bootstrap(), topic, PARTITIONS);
+
+    // Each client sees only the agent of its zone, leading every partition.
+    for agent in &cluster.agents {
+        let client = kafka::consumer(&agent.bootstrap());
+        let metadata = client
+            .fetch_metadata(Some(topic), kafka::PATIENCE)
+            .unwrap_or_else(|e| panic!("Metadata from the agent of {}: {e}", agent.zone));
+        let brokers: Vec<(String, i32)> = metadata
+            .brokers()
+            .iter()
+            .map(|b| (b.host().to_string(), b.port()))
+            .collect();
+        assert_eq!(
+            brokers,
+            vec![("127.0.0.1".to_string(), i32::from(agent.port))],
+            "a client in {} is told of that zone's agent only",
+            agent.zone
+        );
+        let broker_id = metadata.brokers()[0].id();
+        let topics = metadata.topics();
+        assert_eq!(topics.len(), 1);
+        assert_eq!(
+            topics[0].partitions().len(),
+            PARTITIONS as usize,
+            "the topic created through one agent has its {PARTITIONS} partitions at every agent"
+        );
+        assert!(
+            topics[0]
+                .partitions()
+                .iter()
+                .all(|p| p.leader() == broker_id),
+            "the agent of {} leads every partition for its zone's clients",
+            agent.zone
+        );
+    }
+
+    let records: Vec<Record> = (0..RECORDS)
+        .map(|i| Record {
+            key: Some(format!("key-{}", i % 100).into_bytes()),
+            value: Some(format!("written through zone-a, record {i}").into_bytes()),
+            headers: vec![("i".to_string(), Some(i.to_string().into_bytes()))],
+            timestamp: Some(1_700_000_000_000 + i as i64),
+        })
+        .collect();
+    let producer = kafka::producer(&writer.bootstrap());
+    let mut expected: BTreeMap<i32, Vec<(i64, Record)>> = BTreeMap::new();
+    for ((partition, offset), record) in kafka::produce_ok(&producer, topic, None, &records)
+        .into_iter()
+        .zip(&records)
+    {
+        expected
+            .entry(partition)
+            .or_default()
+            .push((offset, record.clone()));
+    }
+
+    let consumer = kafka::consumer(&reader.bootstrap());
+    let mut ends = BTreeMap::new();
+    for partition in 0..PARTITIONS {
+        let mut acked = expected.remove(&partition).unwrap_or_default();
+        acked.sort_by_key(|(offset, _)| *offset);
+        assert_eq!(
+            kafka::watermarks(&consumer, topic, partition),
+            (0, acked.len() as i64),
+            "{topic}/{partition}: watermarks through the other agent"
+        );
+        ends.insert(partition, acked.len() as i64);
+        expected.insert(partition, acked);
+    }
+    assert!(
+        !support::process::files_under(&cluster.bucket_dir).is_empty(),
+        "the objects are in the shared bucket"
+    );
+    let consumed = kafka::consume_until(&consumer, topic, &ends);
+    for (partition, acked) in &expected {
+        let records: Vec<Record> = acked.iter().map(|(_, r)| r.clone()).collect();
+        kafka::assert_partition(topic, *partition, &consumed[partition], &records);
+    }
+}
