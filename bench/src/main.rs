@@ -1,0 +1,178 @@
+//! `weir-bench produce`: an open- or closed-loop producer on librdkafka that reports
+//! throughput and produce latency (send → acknowledgement) as JSON.
+//!
+//! ```sh
+//! weir-bench produce --bootstrap 127.0.0.1:9092 --topic bench --partitions 8 \
+//!     --record-bytes 1024 --seconds 20 --in-flight 20000
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weir-bench",
+    about = "Load generator for Kafka-compatible brokers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Produce for a while; print throughput and latency percentiles as JSON.
+    Produce(ProduceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProduceArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    #[arg(long, default_value = "weir-bench")]
+    topic: String,
+    /// Partitions of the topic, created if missing.
+    #[arg(long, default_value_t = 8)]
+    partitions: i32,
+    #[arg(long, default_value_t = 1024)]
+    record_bytes: usize,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Records awaiting acknowledgement at most (closed loop).
+    #[arg(long, default_value_t = 10_000)]
+    in_flight: usize,
+    /// Records per second to offer (open loop); 0 sends as fast as the loop allows.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    #[arg(long, default_value = "all")]
+    acks: String,
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// librdkafka linger.ms.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
+    /// A label for the JSON output (the system under test).
+    #[arg(long, default_value = "weir")]
+    label: String,
+}
+
+async fn create_topic(args: &ProduceArgs) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .create()
+        .context("create admin client")?;
+    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .context("create topic")?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("create topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
+    create_topic(&args).await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("acks", &args.acks)
+        .set("compression.type", &args.compression)
+        .set("linger.ms", args.linger_ms.to_string())
+        .set("enable.idempotence", "false")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .context("create producer")?;
+    let payload: Vec<u8> = (0..args.record_bytes)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let payload = Arc::new(payload);
+    let permits = Arc::new(Semaphore::new(args.in_flight.max(1)));
+    let histogram = Arc::new(std::sync::Mutex::new(
+        Histogram::<u64>::new(3).context("histogram")?,
+    ));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.seconds);
+    let mut sent: u64 = 0;
+    let mut tasks = Vec::new();
+    while Instant::now() < until {
+        if args.rate > 0 {
+            let due = started + Duration::from_secs_f64(sent as f64 / args.rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let permit = permits.clone().acquire_owned().await.context("semaphore")?;
+        let (producer, payload, histogram, errors) = (
+            producer.clone(),
+            payload.clone(),
+            histogram.clone(),
+            errors.clone(),
+        );
+        let topic = args.topic.clone();
+        let key = sent.to_be_bytes();
+        sent += 1;
+        tasks.push(tokio::spawn(async move {
+            let sent_at = Instant::now();
+            let record = FutureRecord::to(&topic).key(&key[..]).payload(&payload[..]);
+            match producer.send(record, Duration::from_secs(60)).await {
+                Ok(_) => {
+                    let micros = sent_at.elapsed().as_micros() as u64;
+                    let _ = histogram.lock().map(|mut h| h.record(micros.max(1)));
+                }
+                Err(_) => {
+                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            drop(permit);
+        }));
+        if tasks.len() >= 100_000 {
+            for task in tasks.drain(..) {
+                task.await.context("send task")?;
+            }
+        }
+    }
+    for task in tasks {
+        task.await.context("send task")?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let histogram = histogram
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock"))?;
+    let acked = histogram.len();
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    let report = serde_json::json!({
+        "label": args.label,
+        "workload": {
+            "record_bytes": args.record_bytes, "partitions": args.partitions, "acks": args.acks,
+            "compression": args.compression, "in_flight": args.in_flight, "rate": args.rate,
+            "linger_ms": args.linger_ms, "seconds": args.seconds,
+        },
+        "records_acked": acked,
+        "errors": errors.load(std::sync::atomic::Ordering::Relaxed),
+        "records_per_second": acked as f64 / elapsed,
+        "mb_per_second": acked as f64 * args.record_bytes as f64 / elapsed / 1e6,
+        "produce_latency_ms": { "p50": ms(0.5), "p99": ms(0.99), "p999": ms(0.999), "max": histogram.max() as f64 / 1000.0 },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Produce(args) => produce(args).await,
+    }
+}
