@@ -85,17 +85,26 @@ async fn run(
     // Answers go out in request order, whatever order their handlers finish in.
     let writer = tokio::spawn(async move {
         let mut write = BufWriter::new(write);
-        while let Some(handler) = pending.recv().await {
+        let mut next = None;
+        loop {
+            let handler = match next.take() {
+                Some(handler) => handler,
+                None => match pending.recv().await {
+                    Some(handler) => handler,
+                    None => break,
+                },
+            };
             match handler.await {
-                Ok(Some(frame)) => {
-                    write.write_all(&frame).await?;
-                    if pending.is_empty() {
-                        write.flush().await?;
-                    }
-                }
+                Ok(Some(frame)) => write.write_all(&frame).await?,
                 Ok(None) => {}
                 // A handler that failed has logged why; the client sees a closed connection.
                 Err(_) => break,
+            }
+            // Write on without flushing only while the next answer is ready too: one
+            // waiting for its commit must not hold back the answers before it.
+            next = pending.try_recv().ok();
+            if !next.as_ref().is_some_and(|h: &tokio::task::JoinHandle<_>| h.is_finished()) {
+                write.flush().await?;
             }
         }
         write.flush().await?;

@@ -34,6 +34,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -196,7 +197,15 @@ impl ControlPlane {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<()> {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Replies are small and latency-bound: without TCP_NODELAY, Nagle's algorithm and
+        // delayed acks hold each one for tens of milliseconds. (The builder's own
+        // `tcp_nodelay` covers only listeners it binds itself.)
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|stream| {
+            if let Ok(stream) = &stream {
+                let _ = stream.set_nodelay(true);
+            }
+            stream
+        });
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_routes(self.routes())
