@@ -17,6 +17,7 @@ use crate::config::AgentConfig;
 use crate::connection;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::index_cache::IndexCache;
 use crate::reader::Reader;
 use crate::topics::TopicCache;
 use crate::watermarks::Watermarks;
@@ -86,7 +87,9 @@ impl Agent {
             control.clone(),
             writer_cancel.clone(),
         );
-        let (watermarks, watch_task) = Watermarks::follow(control.clone(), background.clone());
+        let index_cache = IndexCache::new(1_000_000);
+        let (watermarks, watch_task) =
+            Watermarks::follow(control.clone(), index_cache.clone(), background.clone());
         let heartbeat = spawn_heartbeat(
             control.clone(),
             config.clone(),
@@ -102,6 +105,7 @@ impl Agent {
             topics: TopicCache::new(control.clone()),
             brokers: Brokers::new(control.clone(), this),
             reader: Reader::new(bucket, cache),
+            index_cache,
             writer,
             watermarks,
             control,

@@ -103,7 +103,10 @@ async fn run(
             // Write on without flushing only while the next answer is ready too: one
             // waiting for its commit must not hold back the answers before it.
             next = pending.try_recv().ok();
-            if !next.as_ref().is_some_and(|h: &tokio::task::JoinHandle<_>| h.is_finished()) {
+            if !next
+                .as_ref()
+                .is_some_and(|h: &tokio::task::JoinHandle<_>| h.is_finished())
+            {
                 write.flush().await?;
             }
         }

@@ -7,6 +7,7 @@ use weir_control_plane::ControlPlaneClient;
 
 use crate::brokers::Brokers;
 use crate::config::AgentConfig;
+use crate::index_cache::IndexCache;
 use crate::reader::Reader;
 use crate::topics::TopicCache;
 use crate::watermarks::Watermarks;
@@ -20,6 +21,7 @@ pub struct Context {
     pub brokers: Brokers,
     pub writer: WriterHandle,
     pub reader: Reader,
+    pub index_cache: IndexCache,
     pub watermarks: Watermarks,
     /// Produce bytes buffered in the agent, bounded by `max_buffered_bytes`.
     pub produce_bytes: Arc<Semaphore>,

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod handlers;
+pub mod index_cache;
 pub mod object;
 pub mod reader;
 pub mod topics;

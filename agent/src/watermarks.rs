@@ -8,6 +8,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use weir_control_plane::ControlPlaneClient;
 use weir_control_plane::proto;
+use weir_metadata::TopicId;
+
+use crate::index_cache::IndexCache;
 
 /// Bumps a counter on every advance; fetches waiting for data watch it.
 #[derive(Clone, Debug)]
@@ -19,6 +22,7 @@ impl Watermarks {
     /// Follows the control plane's watch until `cancel`, reconnecting when it breaks.
     pub fn follow(
         control: ControlPlaneClient,
+        index: IndexCache,
         cancel: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, changed) = watch::channel(0u64);
@@ -36,7 +40,17 @@ impl Watermarks {
                             tokio::select! {
                                 () = cancel.cancelled() => return,
                                 update = stream.next() => match update {
-                                    Some(Ok(_)) => { sender.send_modify(|n| *n += 1); }
+                                    Some(Ok(update)) => {
+                                        if update.resync {
+                                            index.forget_watermarks();
+                                        }
+                                        for advance in &update.advances {
+                                            if let Ok(topic) = TopicId::from_slice(&advance.topic_id) {
+                                                index.advance(topic, advance.partition, advance.high_watermark);
+                                            }
+                                        }
+                                        sender.send_modify(|n| *n += 1);
+                                    }
                                     Some(Err(status)) => { tracing::warn!(error = %status, "watermark watch broke"); break; }
                                     None => break,
                                 },
@@ -45,7 +59,9 @@ impl Watermarks {
                     }
                     Err(status) => tracing::warn!(error = %status, "watch watermarks"),
                 }
-                // Wake every waiter: advances may have been missed while disconnected.
+                // Advances may be missed while disconnected: forget what the watch vouched
+                // for, and wake every waiter to read afresh.
+                index.forget_watermarks();
                 sender.send_modify(|n| *n += 1);
                 tokio::select! {
                     () = cancel.cancelled() => return,

@@ -109,37 +109,63 @@ async fn fetch_once(
     wants: &[Want],
     max_bytes: u64,
 ) -> (Vec<PartitionData>, u64, bool) {
-    let reads: Vec<proto::PartitionRead> = wants
+    // What the index cache can answer needs no call; the rest is read in one call.
+    let mut found: Vec<Option<proto::PartitionIndex>> = wants
         .iter()
-        .filter_map(|w| {
+        .map(|w| {
             let topic = w.resolved.as_ref().ok()?;
-            Some(proto::PartitionRead {
-                topic_id: topic.id.as_bytes().to_vec(),
-                partition: w.partition,
-                from_offset: w.fetch_offset,
-                max_bytes: w.max_bytes,
-            })
+            ctx.index_cache
+                .lookup(topic.id, w.partition, w.fetch_offset, w.max_bytes)
         })
         .collect();
-    let mut index = match ctx
-        .control
-        .index
-        .clone()
-        .read_index(proto::ReadIndexRequest { partitions: reads })
-        .await
-    {
-        Ok(response) => response.into_inner().partitions.into_iter(),
-        Err(status) => {
-            tracing::warn!(error = %status, "read index for fetch");
-            let answers = wants
-                .iter()
-                .map(|w| {
-                    empty(w.partition).with_error_code(ResponseError::NotLeaderOrFollower.code())
+    let misses: Vec<usize> = (0..wants.len())
+        .filter(|&i| found[i].is_none() && wants[i].resolved.is_ok())
+        .collect();
+    if !misses.is_empty() {
+        let reads = misses
+            .iter()
+            .filter_map(|&i| {
+                let w = &wants[i];
+                let topic = w.resolved.as_ref().ok()?;
+                Some(proto::PartitionRead {
+                    topic_id: topic.id.as_bytes().to_vec(),
+                    partition: w.partition,
+                    from_offset: w.fetch_offset,
+                    max_bytes: w.max_bytes,
                 })
-                .collect();
-            return (answers, 0, true);
+            })
+            .collect();
+        match ctx
+            .control
+            .index
+            .clone()
+            .read_index(proto::ReadIndexRequest { partitions: reads })
+            .await
+        {
+            Ok(response) => {
+                for (&i, read) in misses.iter().zip(response.into_inner().partitions) {
+                    if let (Ok(topic), true) =
+                        (&wants[i].resolved, read.error == ErrorCode::None as i32)
+                    {
+                        ctx.index_cache.store(topic.id, wants[i].partition, &read);
+                    }
+                    found[i] = Some(read);
+                }
+            }
+            Err(status) => {
+                tracing::warn!(error = %status, "read index for fetch");
+                let answers = wants
+                    .iter()
+                    .map(|w| {
+                        empty(w.partition)
+                            .with_error_code(ResponseError::NotLeaderOrFollower.code())
+                    })
+                    .collect();
+                return (answers, 0, true);
+            }
         }
-    };
+    }
+    let mut index = found.into_iter();
 
     let mut budget = max_bytes;
     let mut failed = false;
@@ -149,7 +175,7 @@ async fn fetch_once(
             Err(e) => Some(e.code()),
             Ok(_) => None,
         };
-        let Some(found) = error.is_none().then(|| index.next()).flatten() else {
+        let Some(found) = index.next().flatten().filter(|_| error.is_none()) else {
             failed = true;
             planned.push((
                 want,

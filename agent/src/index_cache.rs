@@ -1,0 +1,260 @@
+//! What the agent remembers of the index, so fetches need the control plane only when
+//! there is something new to learn.
+//!
+//! Index entries never change once committed, so they are kept as they are read. A
+//! partition's high watermark is *known* while the control plane's watch is connected:
+//! the watch raises it on every commit, and a resync (or a broken watch) forgets every
+//! known watermark. A fetch at the known watermark — a tailing consumer's long poll — is
+//! answered from here, and so is one whose entries are all here.
+//!
+//! (Retention will move log start offsets; it must then drop the entries below them.)
+
+use std::sync::Arc;
+
+use moka::sync::Cache;
+use weir_control_plane::proto::{IndexEntry, PartitionIndex};
+use weir_metadata::TopicId;
+
+/// Entries kept per partition: the newest, which tailing consumers read.
+const ENTRIES_PER_PARTITION: usize = 512;
+
+#[derive(Clone, Debug, Default)]
+struct Known {
+    /// Contiguous entries in offset order.
+    entries: Vec<IndexEntry>,
+    /// Set while the watch vouches for it.
+    high_watermark: Option<i64>,
+    log_start_offset: i64,
+}
+
+fn end(entry: &IndexEntry) -> i64 {
+    entry.base_offset + entry.record_count
+}
+
+#[derive(Clone, Debug)]
+pub struct IndexCache {
+    partitions: Cache<(TopicId, i32), Arc<Known>>,
+}
+
+impl IndexCache {
+    pub fn new(max_partitions: u64) -> Self {
+        IndexCache {
+            partitions: Cache::new(max_partitions),
+        }
+    }
+
+    fn update(&self, topic: TopicId, partition: i32, change: impl FnOnce(&mut Known)) {
+        let key = (topic, partition);
+        let mut known = self
+            .partitions
+            .get(&key)
+            .map_or_else(Known::default, |k| (*k).clone());
+        change(&mut known);
+        self.partitions.insert(key, Arc::new(known));
+    }
+
+    /// A commit raised a partition's high watermark (from the watch).
+    pub fn advance(&self, topic: TopicId, partition: i32, high_watermark: i64) {
+        self.update(topic, partition, |known| {
+            known.high_watermark = Some(
+                known
+                    .high_watermark
+                    .map_or(high_watermark, |h| h.max(high_watermark)),
+            );
+        });
+    }
+
+    /// Advances may have been missed: no watermark is known any more.
+    pub fn forget_watermarks(&self) {
+        for (key, known) in &self.partitions {
+            if known.high_watermark.is_some() {
+                let mut known = (*known).clone();
+                known.high_watermark = None;
+                self.partitions.insert(*key, Arc::new(known));
+            }
+        }
+    }
+
+    /// Keeps what a read of the index returned. Its watermark is kept only if the watch
+    /// already vouches for this partition (it then only ever raises it).
+    pub fn store(&self, topic: TopicId, partition: i32, read: &PartitionIndex) {
+        self.update(topic, partition, |known| {
+            known.log_start_offset = read.log_start_offset;
+            if let Some(h) = known.high_watermark.as_mut() {
+                *h = (*h).max(read.high_watermark);
+            }
+            merge(&mut known.entries, &read.entries);
+        });
+    }
+
+    /// The answer to a read from `from` for at most `max_bytes` (at least one entry),
+    /// if this cache can give it exactly; `None` means ask the control plane.
+    pub fn lookup(
+        &self,
+        topic: TopicId,
+        partition: i32,
+        from: i64,
+        max_bytes: u64,
+    ) -> Option<PartitionIndex> {
+        let known = self.partitions.get(&(topic, partition))?;
+        let high_watermark = known.high_watermark?;
+        if from < known.log_start_offset || from > high_watermark {
+            return None;
+        }
+        let mut entries = Vec::new();
+        let mut bytes = 0;
+        let mut next = from;
+        if from < high_watermark {
+            let start = known
+                .entries
+                .iter()
+                .position(|e| e.base_offset <= from && from < end(e))?;
+            for entry in &known.entries[start..] {
+                if bytes >= max_bytes {
+                    break;
+                }
+                bytes += entry.length;
+                next = end(entry);
+                entries.push(entry.clone());
+            }
+            // Short of both the budget and the watermark: the rest is not here yet.
+            if bytes < max_bytes && next < high_watermark {
+                return None;
+            }
+        }
+        Some(PartitionIndex {
+            topic_id: topic.as_bytes().to_vec(),
+            partition,
+            entries,
+            high_watermark,
+            log_start_offset: known.log_start_offset,
+            ..PartitionIndex::default()
+        })
+    }
+}
+
+/// Adds `read` (contiguous, in order) to `entries` (contiguous, in order), keeping them
+/// contiguous: a read that does not touch what is kept replaces it.
+fn merge(entries: &mut Vec<IndexEntry>, read: &[IndexEntry]) {
+    let Some(first) = read.first() else { return };
+    let kept_end = entries.last().map_or(i64::MIN, end);
+    let kept_start = entries.first().map_or(i64::MAX, |e| e.base_offset);
+    if first.base_offset < kept_start || first.base_offset > kept_end {
+        *entries = read.to_vec();
+    } else {
+        // Keep what precedes the read; the read supersedes the rest.
+        entries.retain(|e| end(e) <= first.base_offset);
+        if entries.last().is_none_or(|e| end(e) == first.base_offset) {
+            entries.extend_from_slice(read);
+        } else {
+            *entries = read.to_vec();
+        }
+    }
+    if entries.len() > ENTRIES_PER_PARTITION {
+        entries.drain(..entries.len() - ENTRIES_PER_PARTITION);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(base: i64, records: i64, length: u64) -> IndexEntry {
+        IndexEntry {
+            base_offset: base,
+            record_count: records,
+            length,
+            ..IndexEntry::default()
+        }
+    }
+
+    fn read(entries: Vec<IndexEntry>, high_watermark: i64) -> PartitionIndex {
+        PartitionIndex {
+            entries,
+            high_watermark,
+            ..PartitionIndex::default()
+        }
+    }
+
+    fn bases(index: &PartitionIndex) -> Vec<i64> {
+        index.entries.iter().map(|e| e.base_offset).collect()
+    }
+
+    #[test]
+    fn nothing_is_answered_without_a_watermark_the_watch_vouches_for() {
+        let cache = IndexCache::new(10);
+        let t = TopicId::random();
+        cache.store(t, 0, &read(vec![entry(0, 5, 100)], 5));
+        assert!(
+            cache.lookup(t, 0, 0, 1000).is_none(),
+            "no watch advance yet"
+        );
+        cache.advance(t, 0, 5);
+        assert_eq!(
+            cache.lookup(t, 0, 0, 1000).map(|i| bases(&i)),
+            Some(vec![0])
+        );
+        cache.forget_watermarks();
+        assert!(cache.lookup(t, 0, 0, 1000).is_none(), "a resync forgets it");
+    }
+
+    #[test]
+    fn a_tailing_read_at_the_watermark_is_empty_and_beyond_it_asks() {
+        let cache = IndexCache::new(10);
+        let t = TopicId::random();
+        cache.advance(t, 0, 5);
+        cache.store(t, 0, &read(vec![entry(0, 5, 100)], 5));
+        let tail = cache.lookup(t, 0, 5, 1000).expect("answered");
+        assert!(tail.entries.is_empty());
+        assert_eq!(tail.high_watermark, 5);
+        assert!(
+            cache.lookup(t, 0, 6, 1000).is_none(),
+            "out of range is the control plane's to say"
+        );
+        cache.advance(t, 0, 9);
+        assert!(
+            cache.lookup(t, 0, 5, 1000).is_none(),
+            "new entries are not here yet"
+        );
+        cache.store(t, 0, &read(vec![entry(5, 4, 100)], 9));
+        assert_eq!(
+            cache.lookup(t, 0, 0, 1000).map(|i| bases(&i)),
+            Some(vec![0, 5]),
+            "merged contiguously"
+        );
+        assert_eq!(
+            cache.lookup(t, 0, 7, 1000).map(|i| bases(&i)),
+            Some(vec![5]),
+            "from inside an entry"
+        );
+        assert_eq!(
+            cache.lookup(t, 0, 0, 50).map(|i| bases(&i)),
+            Some(vec![0]),
+            "budget met by the first"
+        );
+    }
+
+    #[test]
+    fn a_read_elsewhere_replaces_what_is_kept() {
+        let mut kept = vec![entry(0, 5, 1), entry(5, 5, 1)];
+        merge(&mut kept, &[entry(20, 5, 1)]);
+        assert_eq!(
+            kept.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
+            vec![20]
+        );
+        merge(&mut kept, &[entry(25, 5, 1), entry(30, 1, 1)]);
+        assert_eq!(
+            kept.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
+            vec![20, 25, 30]
+        );
+        merge(&mut kept, &[entry(25, 5, 1)]);
+        assert_eq!(
+            kept.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
+            vec![20, 25]
+        );
+        let mut many: Vec<_> = (0..600).map(|i| entry(i, 1, 1)).collect();
+        merge(&mut many, &[entry(600, 1, 1)]);
+        assert_eq!(many.len(), ENTRIES_PER_PARTITION);
+        assert_eq!(many.last().map(|e| e.base_offset), Some(600));
+    }
+}
