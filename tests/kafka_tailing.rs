@@ -30,7 +30,11 @@ fn tail(writer_bootstrap: &str, reader_bootstrap: &str, topic: &str) {
     kafka::create_topic(writer_bootstrap, topic, 1);
     let ends = BTreeMap::from([(0, (ROUNDS * PER_ROUND) as i64)]);
     let reader = {
-        let (bootstrap, topic, ends) = (reader_bootstrap.to_string(), topic.to_string(), ends.clone());
+        let (bootstrap, topic, ends) = (
+            reader_bootstrap.to_string(),
+            topic.to_string(),
+            ends.clone(),
+        );
         std::thread::spawn(move || {
             let consumer = kafka::consumer(&bootstrap);
             kafka::consume_until(&consumer, &topic, &ends)
@@ -58,5 +62,9 @@ fn a_tailing_consumer_gets_every_record_as_it_is_committed() {
 #[test]
 fn a_consumer_of_another_agent_tails_what_this_one_writes() {
     let cluster = Cluster::start(&["zone-a", "zone-b"]);
-    tail(&cluster.agents[0].bootstrap(), &cluster.agents[1].bootstrap(), "tailed-across");
+    tail(
+        &cluster.agents[0].bootstrap(),
+        &cluster.agents[1].bootstrap(),
+        "tailed-across",
+    );
 }
