@@ -46,7 +46,7 @@ pub use service::ControlPlaneService;
 
 use crate::auth::RequireToken;
 use crate::clock::{Clock, SystemClock};
-use crate::lease::{Lease, LeaseStatus};
+use crate::lease::Lease;
 use crate::metrics::SequencerMetrics;
 use crate::registry::RegistryConfig;
 use crate::sequencer::{SequencerConfig, SequencerHandle};
@@ -111,14 +111,9 @@ impl ControlPlane {
         let cancel = CancellationToken::new();
 
         let lease = Lease::new(store.clone(), &config.instance, config.lease_ttl);
-        match lease.acquire_or_renew().await? {
-            LeaseStatus::Held { .. } => {
-                tracing::info!(instance = %config.instance, "holding the sequencer lease")
-            }
-            LeaseStatus::Standby { holder, .. } => {
-                tracing::info!(instance = %config.instance, %holder, "standing by: another instance holds the sequencer lease")
-            }
-        }
+        // Take the lease (if free) before the first commit arrives; the renewal task
+        // logs who holds it.
+        lease.acquire_or_renew().await?;
         let (sequencer, sequencer_task) = sequencer::spawn(
             store.clone(),
             lease.clone(),
