@@ -63,11 +63,19 @@ fn topic_refs(names: Vec<String>, ids: Vec<Vec<u8>>) -> Result<Vec<TopicRef>, St
     Ok(refs)
 }
 
-fn ref_name(topic: &TopicRef) -> String {
-    match topic {
-        TopicRef::Name(name) => name.clone(),
-        TopicRef::Id(_) => String::new(),
-    }
+/// One result per topic named, in request order; a topic named by id has no name
+/// to echo unless it was found.
+fn results_for(refs: &[TopicRef], outcomes: Vec<TopicOutcome>) -> Vec<proto::TopicResult> {
+    refs.iter()
+        .zip(outcomes)
+        .map(|(topic, outcome)| {
+            let name = match topic {
+                TopicRef::Name(name) => name.clone(),
+                TopicRef::Id(_) => String::new(),
+            };
+            topic_result(name, outcome)
+        })
+        .collect()
 }
 
 #[tonic::async_trait]
@@ -103,11 +111,7 @@ impl proto::topics_server::Topics for ControlPlaneService {
         let refs = topic_refs(request.names, request.ids)?;
         let outcomes = topics::delete_topics(&self.store, &refs).await?;
         Ok(Response::new(proto::DeleteTopicsResponse {
-            results: refs
-                .iter()
-                .zip(outcomes)
-                .map(|(r, outcome)| topic_result(ref_name(r), outcome))
-                .collect(),
+            results: results_for(&refs, outcomes),
         }))
     }
 
@@ -129,11 +133,7 @@ impl proto::topics_server::Topics for ControlPlaneService {
         let refs = topic_refs(request.names, request.ids)?;
         let outcomes = topics::describe_topics(&self.store, &refs).await?;
         Ok(Response::new(proto::DescribeTopicsResponse {
-            results: refs
-                .iter()
-                .zip(outcomes)
-                .map(|(r, outcome)| topic_result(ref_name(r), outcome))
-                .collect(),
+            results: results_for(&refs, outcomes),
         }))
     }
 
