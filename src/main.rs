@@ -31,8 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run Weir on one machine: control plane and one agent in one process, metadata and
-    /// objects under --data-dir. Point any Kafka client at --listen.
+    /// Run Weir on one machine: control plane and one agent in one process, metadata
+    /// under --data-dir, objects there too or in --bucket. Point any Kafka client at --listen.
     Playground(PlaygroundArgs),
     /// Run an agent: the Kafka listener, writing objects to --bucket and committing them
     /// to --control-plane.
@@ -61,9 +61,16 @@ struct BatchingArgs {
 
 #[derive(Debug, Args)]
 struct PlaygroundArgs {
-    /// Directory for metadata (DIR/metadata) and objects (DIR/objects).
+    /// Directory for metadata (DIR/metadata) and, without --bucket, objects (DIR/objects).
     #[arg(long, env = "WEIR_DATA_DIR", default_value = "weir-data")]
     data_dir: std::path::PathBuf,
+
+    /// Put objects in this bucket instead of DIR/objects: s3://BUCKET/PREFIX (endpoint,
+    /// region and keys from the AWS_* variables; for MinIO,
+    /// AWS_ENDPOINT_URL=http://localhost:9000 AWS_ALLOW_HTTP=true), file:///DIR or
+    /// memory://. Metadata stays under --data-dir; no record bytes touch it.
+    #[arg(long, env = "WEIR_BUCKET")]
+    bucket: Option<String>,
 
     /// Address for Kafka clients.
     #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:9092")]
@@ -265,6 +272,26 @@ fn agent_config(
 }
 
 async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
+    // The bucket first: a wrong name or key refuses to start before anything is created.
+    let bucket_url = match &args.bucket {
+        Some(url) => url.clone(),
+        None => {
+            let objects = args.data_dir.join("objects");
+            let objects = std::path::absolute(&objects)
+                .with_context(|| format!("resolve {}", objects.display()))?;
+            url::Url::from_directory_path(&objects)
+                .map_err(|()| {
+                    anyhow::anyhow!(
+                        "objects directory {} is not an absolute path",
+                        objects.display()
+                    )
+                })?
+                .to_string()
+        }
+    };
+    let bucket = bucket::open(&bucket_url)?;
+    bucket::check(&bucket_url, &bucket).await?;
+
     let metadata = MetadataUrl::Embedded(args.data_dir.join("metadata"));
     let db = Database::open(&metadata)
         .await
@@ -294,18 +321,6 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
         })
     };
 
-    let objects = args.data_dir.join("objects");
-    let objects =
-        std::path::absolute(&objects).with_context(|| format!("resolve {}", objects.display()))?;
-    let bucket_url = url::Url::from_directory_path(&objects)
-        .map_err(|()| {
-            anyhow::anyhow!(
-                "objects directory {} is not an absolute path",
-                objects.display()
-            )
-        })?
-        .to_string();
-    let bucket = bucket::open(&bucket_url)?;
     let kafka = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen for Kafka clients on {}", args.listen))?;
@@ -323,9 +338,8 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
         .context("start the agent")?;
     println!("Weir playground: bootstrap.servers={advertise}");
     println!(
-        "  metadata {}, objects {}",
+        "  metadata {}, objects {bucket_url}",
         args.data_dir.join("metadata").display(),
-        objects.display()
     );
     let stop = CancellationToken::new();
     {
@@ -344,10 +358,7 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     if let Ok(control_plane) = std::sync::Arc::try_unwrap(control_plane) {
         control_plane.shutdown().await;
     }
-    println!(
-        "Weir playground stopped; every acknowledged record is in {}",
-        objects.display()
-    );
+    println!("Weir playground stopped; every acknowledged record is in {bucket_url}");
     Ok(())
 }
 

@@ -9,6 +9,8 @@
 
 pub mod kafka;
 pub mod process;
+pub mod s3;
+pub mod scenarios;
 pub mod tools;
 pub mod wire;
 

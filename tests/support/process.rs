@@ -293,12 +293,13 @@ impl Playground {
     }
 }
 
-/// `weir control-plane` and `weir agent`s, each its own process, sharing one `file://`
-/// bucket.
+/// `weir control-plane` and `weir agent`s, each its own process, sharing one bucket: a
+/// `file://` one under `bucket_dir`, or the one given to [`Cluster::start_on_bucket`].
 #[derive(Debug)]
 pub struct Cluster {
     pub agents: Vec<Agent>,
     pub control_plane: WeirProcess,
+    /// The `file://` bucket's directory (empty when the agents use another bucket).
     pub bucket_dir: PathBuf,
     root: tempfile::TempDir,
 }
@@ -321,9 +322,25 @@ const TOKEN: &str = "e2e-test-token";
 impl Cluster {
     /// A control plane and one agent per entry of `zones`, each agent in that zone.
     pub fn start(zones: &[&str]) -> Cluster {
+        Cluster::start_with(zones, None, &[])
+    }
+
+    /// Like [`Cluster::start`], with the agents on `bucket` (a `--bucket` URL) and
+    /// `envs` (its `AWS_*` settings) in their environment.
+    pub fn start_on_bucket(zones: &[&str], bucket: &str, envs: &[(&str, &str)]) -> Cluster {
+        Cluster::start_with(zones, Some(bucket), envs)
+    }
+
+    fn start_with(zones: &[&str], bucket: Option<&str>, envs: &[(&str, &str)]) -> Cluster {
         let root = tempfile::TempDir::new().expect("temp dir");
         let bucket_dir = root.path().join("bucket");
         std::fs::create_dir_all(&bucket_dir).expect("create the bucket directory");
+        let bucket = bucket.map_or_else(
+            || format!("file://{}", bucket_dir.display()),
+            str::to_string,
+        );
+        let mut agent_envs = vec![("WEIR_CONTROL_PLANE_TOKEN", TOKEN)];
+        agent_envs.extend_from_slice(envs);
         let grpc = free_port();
         let control_plane = WeirProcess::start(
             "weir control-plane",
@@ -352,7 +369,7 @@ impl Cluster {
                         "--control-plane".to_string(),
                         format!("http://127.0.0.1:{grpc}"),
                         "--bucket".to_string(),
-                        format!("file://{}", bucket_dir.display()),
+                        bucket.clone(),
                         "--zone".to_string(),
                         zone.to_string(),
                         "--listen".to_string(),
@@ -363,7 +380,7 @@ impl Cluster {
                         format!("127.0.0.1:{}", free_port()),
                         "--auto-create-topics".to_string(),
                     ],
-                    &[("WEIR_CONTROL_PLANE_TOKEN", TOKEN)],
+                    &agent_envs,
                     "weir agent:",
                     &root.path().join(format!("agent-{i}.log")),
                 );
@@ -381,6 +398,34 @@ impl Cluster {
             root,
         }
     }
+}
+
+/// Runs `weir ARGS…` with `envs` added to its environment, to its exit, and returns
+/// its status and output. Panics if it is still running a minute later (it was expected
+/// to refuse to start).
+pub fn run_to_exit(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+    command
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn weir");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect the output");
+            panic!(
+                "weir {args:?} was still running a minute later; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("collect the output")
 }
 
 /// Every regular file under `dir`, recursively.
