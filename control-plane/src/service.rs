@@ -1,6 +1,7 @@
 //! The gRPC services: conversions between the wire messages and the control plane's
 //! own types, nothing more.
 
+use std::future::Future;
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
@@ -9,7 +10,7 @@ use weir_metadata::keyspace::IndexEntry;
 use weir_metadata::{AgentId, ObjectId, Offset, Partition, TopicId};
 
 use crate::error::ItemError;
-use crate::index::{self, OffsetSpec, PartitionRead, Watermarks};
+use crate::index::{self, OffsetSpec, PartitionOutcome, PartitionRead, Watermarks};
 use crate::proto::{self, ErrorCode};
 use crate::registry::{self, RegistryConfig};
 use crate::sequencer::{BatchRef, ObjectCommit, SequencerHandle};
@@ -232,6 +233,29 @@ fn marks_or_unknown(marks: Option<Watermarks>) -> (i64, i64) {
     marks.map_or((-1, -1), |m| (m.high_watermark.0, m.log_start_offset.0))
 }
 
+/// Runs a batched read on the items that parsed, and returns one outcome per item in
+/// request order: the read's answers, and the parse errors where items did not parse.
+async fn per_item<T: Clone, U, Fut>(
+    parsed: &[Result<T, ItemError>],
+    run: impl FnOnce(Vec<T>) -> Fut,
+) -> Result<Vec<PartitionOutcome<U>>, Status>
+where
+    Fut: Future<Output = crate::Result<Vec<PartitionOutcome<U>>>>,
+{
+    let valid = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    let mut outcomes = run(valid).await?.into_iter();
+    Ok(parsed
+        .iter()
+        .map(|p| match p {
+            Ok(_) => outcomes.next().expect("one outcome per item that parsed"),
+            Err(e) => Err((e.clone(), None)),
+        })
+        .collect())
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<proto::HighWatermarks, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -253,19 +277,14 @@ impl proto::index_server::Index for ControlPlaneService {
                 })
             })
             .collect();
-        let valid: Vec<PartitionRead> = reads
-            .iter()
-            .filter_map(|r| r.as_ref().ok().cloned())
-            .collect();
-        let mut outcomes = index::read_index(&self.store, &valid).await?.into_iter();
+        let outcomes = per_item(&reads, |valid| async move {
+            index::read_index(&self.store, &valid).await
+        })
+        .await?;
         let answers = partitions
             .into_iter()
-            .zip(reads)
-            .map(|(p, read)| {
-                let outcome = match read {
-                    Ok(_) => outcomes.next().expect("one outcome per valid read"),
-                    Err(e) => Err((e, None)),
-                };
+            .zip(outcomes)
+            .map(|(p, outcome)| {
                 let mut answer = proto::PartitionIndex {
                     topic_id: p.topic_id,
                     partition: p.partition,
@@ -316,19 +335,14 @@ impl proto::index_server::Index for ControlPlaneService {
                 Ok((topic, Partition(q.partition), spec))
             })
             .collect();
-        let valid: Vec<_> = parsed
-            .iter()
-            .filter_map(|q| q.as_ref().ok().copied())
-            .collect();
-        let mut outcomes = index::list_offsets(&self.store, &valid).await?.into_iter();
+        let outcomes = per_item(&parsed, |valid| async move {
+            index::list_offsets(&self.store, &valid).await
+        })
+        .await?;
         let answers = queries
             .into_iter()
-            .zip(parsed)
-            .map(|(q, parsed)| {
-                let outcome = match parsed {
-                    Ok(_) => outcomes.next().expect("one outcome per valid query"),
-                    Err(e) => Err((e, None)),
-                };
+            .zip(outcomes)
+            .map(|(q, outcome)| {
                 let mut answer = proto::OffsetAnswer {
                     topic_id: q.topic_id,
                     partition: q.partition,
