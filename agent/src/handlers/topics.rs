@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 use weir_control_plane::proto::{self, ErrorCode};
 
@@ -35,12 +36,31 @@ pub fn kafka_error(code: i32) -> ResponseError {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> (i16, Option<String>) {
-    tracing::warn!(error = %e, "control plane call for topic administration");
-    (
-        ResponseError::RequestTimedOut.code(),
-        Some(format!("control plane: {e}")),
-    )
+/// A Kafka error code and message for one topic.
+type Failure = (i16, Option<StrBytes>);
+
+/// The one result of a control-plane topic call: the topic (if it names one), or the
+/// Kafka error to answer with.
+fn one_topic(
+    outcome: Result<Option<proto::TopicResult>, tonic::Status>,
+) -> Result<Option<TopicInfo>, Failure> {
+    match outcome {
+        Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
+            Ok(result.topic.and_then(TopicInfo::from_message))
+        }
+        Ok(Some(result)) => Err((
+            kafka_error(result.error).code(),
+            Some(str_bytes(result.message)),
+        )),
+        Ok(None) => Err((ResponseError::UnknownServerError.code(), None)),
+        Err(status) => {
+            tracing::warn!(error = %status, "control plane call for topic administration");
+            Err((
+                ResponseError::RequestTimedOut.code(),
+                Some(str_bytes(format!("control plane: {status}"))),
+            ))
+        }
+    }
 }
 
 /// Creates one topic for auto-creation.
@@ -127,28 +147,17 @@ pub async fn create(ctx: &Context, request: CreateTopicsRequest) -> CreateTopics
             })
             .await;
         let last = results.last_mut().expect("pushed above");
-        match outcome.map(|r| r.into_inner().results.pop()) {
-            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
-                let topic = result.topic.and_then(TopicInfo::from_message);
-                if let Some(topic) = topic {
-                    last.topic_id = topic.id.0;
-                    last.num_partitions = topic.partitions;
-                    last.replication_factor = if replication > 0 { replication } else { 1 };
-                    if !request.validate_only {
-                        ctx.topics.remember(topic);
-                    }
+        match one_topic(outcome.map(|r| r.into_inner().results.pop())) {
+            Ok(Some(topic)) => {
+                last.topic_id = topic.id.0;
+                last.num_partitions = topic.partitions;
+                last.replication_factor = if replication > 0 { replication } else { 1 };
+                if !request.validate_only {
+                    ctx.topics.remember(topic);
                 }
             }
-            Ok(Some(result)) => {
-                last.error_code = kafka_error(result.error).code();
-                last.error_message = Some(str_bytes(result.message));
-            }
-            Ok(None) => last.error_code = ResponseError::UnknownServerError.code(),
-            Err(status) => {
-                let (code, message) = unavailable(status);
-                last.error_code = code;
-                last.error_message = message.map(str_bytes);
-            }
+            Ok(None) => {}
+            Err((code, message)) => (last.error_code, last.error_message) = (code, message),
         }
     }
     CreateTopicsResponse::default().with_topics(results)
@@ -188,35 +197,22 @@ pub async fn delete(
         let mut answer = DeletableTopicResult::default()
             .with_name(name.as_deref().map(topic_name))
             .with_topic_id(id);
-        match ctx
-            .control
-            .topics
-            .clone()
-            .delete_topics(call)
-            .await
-            .map(|r| r.into_inner().results.pop())
-        {
-            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
-                if let Some(topic) = result.topic.and_then(TopicInfo::from_message) {
-                    answer.topic_id = topic.id.0;
-                    answer.name = Some(topic_name(&topic.name));
-                    ctx.topics.forget(&topic);
-                }
+        let outcome = ctx.control.topics.clone().delete_topics(call).await;
+        match one_topic(outcome.map(|r| r.into_inner().results.pop())) {
+            Ok(Some(topic)) => {
+                answer.topic_id = topic.id.0;
+                answer.name = Some(topic_name(&topic.name));
+                ctx.topics.forget(&topic);
             }
-            Ok(Some(result)) => {
-                let error = match (kafka_error(result.error), &name) {
-                    (ResponseError::UnknownTopicOrPartition, None) => ResponseError::UnknownTopicId,
-                    (error, _) => error,
-                };
-                answer.error_code = error.code();
-                answer.error_message = Some(str_bytes(result.message));
+            Ok(None) => {}
+            // A topic named by id that does not exist is an unknown topic id.
+            Err((code, message))
+                if code == ResponseError::UnknownTopicOrPartition.code() && name.is_none() =>
+            {
+                (answer.error_code, answer.error_message) =
+                    (ResponseError::UnknownTopicId.code(), message);
             }
-            Ok(None) => answer.error_code = ResponseError::UnknownServerError.code(),
-            Err(status) => {
-                let (code, message) = unavailable(status);
-                answer.error_code = code;
-                answer.error_message = message.map(str_bytes);
-            }
+            Err((code, message)) => (answer.error_code, answer.error_message) = (code, message),
         }
         responses.push(answer);
     }
@@ -237,31 +233,13 @@ pub async fn create_partitions(
             validate_only: request.validate_only,
         };
         let mut answer = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        match ctx
-            .control
-            .topics
-            .clone()
-            .create_partitions(call)
-            .await
-            .map(|r| r.into_inner().results.pop())
-        {
-            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
-                if let Some(topic) = result.topic.and_then(TopicInfo::from_message)
-                    && !request.validate_only
-                {
-                    ctx.topics.remember(topic);
-                }
+        let outcome = ctx.control.topics.clone().create_partitions(call).await;
+        match one_topic(outcome.map(|r| r.into_inner().results.pop())) {
+            Ok(Some(topic)) if !request.validate_only => {
+                ctx.topics.remember(topic);
             }
-            Ok(Some(result)) => {
-                answer.error_code = kafka_error(result.error).code();
-                answer.error_message = Some(str_bytes(result.message));
-            }
-            Ok(None) => answer.error_code = ResponseError::UnknownServerError.code(),
-            Err(status) => {
-                let (code, message) = unavailable(status);
-                answer.error_code = code;
-                answer.error_message = message.map(str_bytes);
-            }
+            Ok(_) => {}
+            Err((code, message)) => (answer.error_code, answer.error_message) = (code, message),
         }
         results.push(answer);
     }
