@@ -44,16 +44,7 @@ impl Agent {
         registry: &mut Registry,
     ) -> Result<Agent> {
         config.validate().map_err(Error::Config)?;
-        let registered = control
-            .agents
-            .clone()
-            .register_agent(proto::RegisterAgentRequest {
-                address: config.advertise.clone(),
-                zone: config.zone.clone(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            })
-            .await?
-            .into_inner();
+        let registered = register(&control, &config).await?;
         let (host, port) = config.advertised_host_port();
         let this = Broker {
             node_id: brokers::node_id(&registered.agent_id),
@@ -172,6 +163,24 @@ impl Agent {
     }
 }
 
+/// Registers this agent (its advertised address and zone) with the control plane.
+async fn register(
+    control: &ControlPlaneClient,
+    config: &AgentConfig,
+) -> Result<proto::RegisterAgentResponse, tonic::Status> {
+    let request = proto::RegisterAgentRequest {
+        address: config.advertise.clone(),
+        zone: config.zone.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    Ok(control
+        .agents
+        .clone()
+        .register_agent(request)
+        .await?
+        .into_inner())
+}
+
 /// Heartbeats at the interval the control plane asked for; registers again if it
 /// forgot this agent (after an outage longer than the session timeout).
 fn spawn_heartbeat(
@@ -199,17 +208,8 @@ fn spawn_heartbeat(
             match beat {
                 Ok(_) => {}
                 Err(status) if status.code() == tonic::Code::NotFound => {
-                    let again = control
-                        .agents
-                        .clone()
-                        .register_agent(proto::RegisterAgentRequest {
-                            address: config.advertise.clone(),
-                            zone: config.zone.clone(),
-                            version: env!("CARGO_PKG_VERSION").into(),
-                        })
-                        .await;
-                    match again {
-                        Ok(response) => agent_id = response.into_inner().agent_id,
+                    match register(&control, &config).await {
+                        Ok(response) => agent_id = response.agent_id,
                         Err(e) => tracing::warn!(error = %e, "register again"),
                     }
                 }
