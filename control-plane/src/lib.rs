@@ -1,5 +1,6 @@
 //! Weir's control plane: topic administration, the offset sequencer, index reads and
-//! offset lookups, high-watermark watches and the agent registry, served over gRPC.
+//! offset lookups, high-watermark watches, the agent registry and the consumer-group
+//! coordinator, served over gRPC.
 //!
 //! It never sees record bytes: agents upload objects to their bucket and send only the
 //! objects' batch layout here.
@@ -8,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 mod error;
+pub mod groups;
 pub mod http;
 pub mod index;
 pub mod lease;
@@ -46,6 +48,7 @@ pub use service::ControlPlaneService;
 
 use crate::auth::RequireToken;
 use crate::clock::{Clock, SystemClock};
+use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::lease::Lease;
 use crate::metrics::SequencerMetrics;
 use crate::registry::RegistryConfig;
@@ -68,6 +71,7 @@ pub struct ControlPlaneConfig {
     pub lease_ttl: Duration,
     pub sequencer: SequencerConfig,
     pub registry: RegistryConfig,
+    pub groups: GroupConfig,
 }
 
 impl Default for ControlPlaneConfig {
@@ -79,6 +83,7 @@ impl Default for ControlPlaneConfig {
             lease_ttl: Duration::from_secs(10),
             sequencer: SequencerConfig::default(),
             registry: RegistryConfig::default(),
+            groups: GroupConfig::default(),
         }
     }
 }
@@ -122,8 +127,10 @@ impl ControlPlane {
             config.sequencer.clone(),
             cancel.clone(),
         );
+        let groups = GroupCoordinator::new(store.clone(), lease.clone(), config.groups.clone());
         let tasks = vec![
             sequencer_task,
+            groups.spawn_ticker(cancel.clone()),
             lease.spawn_renewal(cancel.clone()),
             spawn_janitor(store.clone(), config.registry.clone(), cancel.clone()),
         ];
@@ -133,6 +140,7 @@ impl ControlPlane {
                 sequencer,
                 hub,
                 registry: config.registry,
+                groups,
             },
             token: config.token,
             registry: Arc::new(registry),
@@ -158,9 +166,10 @@ impl ControlPlane {
         self.registry.clone()
     }
 
-    /// The four gRPC services, each behind the token check.
+    /// The gRPC services, each behind the token check.
     pub fn routes(&self) -> tonic::service::Routes {
         use proto::agents_server::AgentsServer;
+        use proto::groups_server::GroupsServer;
         use proto::index_server::IndexServer;
         use proto::sequencer_server::SequencerServer;
         use proto::topics_server::TopicsServer;
@@ -182,6 +191,10 @@ impl ControlPlane {
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             AgentsServer::new(service.clone()),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            GroupsServer::new(service.clone()),
             auth,
         ))
     }
