@@ -154,6 +154,10 @@ impl ControlPlane {
         &self.service.sequencer
     }
 
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.service.groups
+    }
+
     pub fn store(&self) -> &Store {
         &self.service.store
     }
