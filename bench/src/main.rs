@@ -1,10 +1,13 @@
 //! `weir-bench produce`: an open- or closed-loop producer on librdkafka that reports
-//! throughput and produce latency (send → acknowledgement) as JSON.
+//! throughput and produce latency (send → acknowledgement) as JSON; `weir-bench
+//! rebalance`: how long a consumer group takes to absorb a new member.
 //!
 //! ```sh
 //! weir-bench produce --bootstrap 127.0.0.1:9092 --topic bench --partitions 8 \
 //!     --record-bytes 1024 --seconds 20 --in-flight 20000
 //! ```
+
+mod rebalance;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +35,8 @@ struct Cli {
 enum Command {
     /// Produce for a while; print throughput and latency percentiles as JSON.
     Produce(ProduceArgs),
+    /// Time a consumer group's absorption of a new member; print it as JSON.
+    Rebalance(rebalance::RebalanceArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -174,5 +179,6 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Produce(args) => produce(args).await,
+        Command::Rebalance(args) => rebalance::run(args).await,
     }
 }
