@@ -7,6 +7,7 @@
 //!     --record-bytes 1024 --seconds 20 --in-flight 20000
 //! ```
 
+mod null_broker;
 mod rebalance;
 
 use std::sync::Arc;
@@ -37,6 +38,8 @@ enum Command {
     Produce(ProduceArgs),
     /// Time a consumer group's absorption of a new member; print it as JSON.
     Rebalance(rebalance::RebalanceArgs),
+    /// A Kafka listener that acknowledges every Produce without storing it: the ceiling.
+    NullBroker(null_broker::NullBrokerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -180,5 +183,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Produce(args) => produce(args).await,
         Command::Rebalance(args) => rebalance::run(args).await,
+        Command::NullBroker(args) => null_broker::run(args).await,
     }
 }
