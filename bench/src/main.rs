@@ -7,8 +7,10 @@
 //!     --record-bytes 1024 --seconds 20 --in-flight 20000
 //! ```
 
+mod metadata;
 mod null_broker;
 mod rebalance;
+mod s3_server;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +42,10 @@ enum Command {
     Rebalance(rebalance::RebalanceArgs),
     /// A Kafka listener that acknowledges every Produce without storing it: the ceiling.
     NullBroker(null_broker::NullBrokerArgs),
+    /// Create many partitions and time full Metadata requests; print it as JSON.
+    Metadata(metadata::MetadataArgs),
+    /// A real S3 HTTP server (s3s-fs, SigV4 checked) on a local directory.
+    S3Server(s3_server::S3ServerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,5 +190,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Produce(args) => produce(args).await,
         Command::Rebalance(args) => rebalance::run(args).await,
         Command::NullBroker(args) => null_broker::run(args).await,
+        Command::Metadata(args) => metadata::run(args).await,
+        Command::S3Server(args) => s3_server::run(args).await,
     }
 }
