@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics};
+use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics, MeteredStore, ObjectStoreMetrics};
 use weir_control_plane::ControlPlaneClient;
 use weir_control_plane::proto;
 
@@ -54,6 +54,14 @@ impl Agent {
         };
         tracing::info!(node_id = this.node_id, zone = %config.zone, advertise = %config.advertise, "agent registered");
 
+        // Every object-store request of this agent (writes, reads, GC) is counted here.
+        let bucket = Bucket {
+            store: Arc::new(MeteredStore::new(
+                bucket.store,
+                ObjectStoreMetrics::register(registry),
+            )),
+            prefix: bucket.prefix,
+        };
         let cache_config = BlockCacheConfig {
             capacity_bytes: config.cache_bytes,
             ..BlockCacheConfig::default()
