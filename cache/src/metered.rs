@@ -61,6 +61,13 @@ impl ObjectStoreMetrics {
             "Bytes sent (put) or received (get) by object-store requests that succeeded",
             metrics.bytes.clone(),
         );
+        // Every operation shows from the start, at zero, so rates and dashboards need
+        // no special case for a series that does not exist yet.
+        for op in Op::ALL {
+            for family in [&metrics.requests, &metrics.errors, &metrics.bytes] {
+                let _ = family.get_or_create(&label(op));
+            }
+        }
         metrics
     }
 
