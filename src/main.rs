@@ -64,6 +64,16 @@ struct BatchingArgs {
     #[arg(long, env = "WEIR_PRODUCE_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     produce_timeout_ms: u64,
 
+    /// Milliseconds after which an object that was uploaded but never committed (an
+    /// orphan: the agent died between upload and commit) is deleted. At least twice
+    /// --produce-timeout-ms.
+    #[arg(long, env = "WEIR_GC_GRACE_MS", default_value_t = 3_600_000)]
+    gc_grace_ms: u64,
+
+    /// Milliseconds between orphan garbage-collection passes; 0 turns them off.
+    #[arg(long, env = "WEIR_GC_INTERVAL_MS", default_value_t = 300_000)]
+    gc_interval_ms: u64,
+
     /// Testing and benchmarks only: inject object-store latency and failures. Presets
     /// s3-standard (PUT p50 100 ms, p99 300 ms) and s3-express (PUT p50 5 ms, p99 15 ms),
     /// then OP.SETTING=VALUE items (OP: put, get, head, list, delete or *):
@@ -291,6 +301,8 @@ fn agent_config(
         batch_max_bytes: batching.batch_max_bytes,
         default_partitions: batching.default_partitions,
         produce_timeout: Duration::from_millis(batching.produce_timeout_ms),
+        gc_grace: Duration::from_millis(batching.gc_grace_ms),
+        gc_interval: Duration::from_millis(batching.gc_interval_ms),
         ..AgentConfig::default()
     }
 }

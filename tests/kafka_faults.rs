@@ -241,3 +241,15 @@ fn when_every_put_response_is_lost_every_delivery_report_is_an_error() {
         objects.iter().map(|(k, _)| k).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn an_object_uploaded_after_the_produce_timeout_is_never_committed() {
+    // Each PUT takes 2.5 s, longer than the 2 s produce timeout: the writer refuses to
+    // commit the object (garbage collection may already judge it an orphan), so nothing
+    // is acknowledged and nothing becomes readable, however late.
+    let s3 = nothing_succeeds_with("put.latency=fixed:2500ms");
+    assert!(
+        !s3.objects().is_empty(),
+        "the slow PUTs did reach the bucket; their objects are left to garbage collection"
+    );
+}
