@@ -203,9 +203,11 @@ impl Writer {
             return;
         }
         let sealed = open.finish();
-        let id = ObjectId::new();
         // Waiting for an upload slot holds the writer: producers then wait on the queue.
         let permit = self.uploads.clone().acquire_owned().await;
+        // Named once the upload can start, so the id's time is when its PUT begins:
+        // garbage collection and the commit cut-off both measure age from it.
+        let id = ObjectId::new();
         let (bucket, cache, deadline) = (
             self.bucket.clone(),
             self.cache.clone(),
