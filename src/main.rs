@@ -13,7 +13,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use weir_agent::{Agent, AgentConfig};
+use weir_agent::{Agent, AgentConfig, Bucket};
+use weir_cache::{FaultConfig, FaultyStore};
 use weir_control_plane::groups::GroupConfig;
 use weir_control_plane::{ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use weir_metadata::{Database, MetadataUrl};
@@ -58,6 +59,34 @@ struct BatchingArgs {
     /// Partitions of a topic created without a count (auto-created, or -1).
     #[arg(long, env = "WEIR_DEFAULT_PARTITIONS", default_value_t = 1)]
     default_partitions: i32,
+
+    /// Milliseconds a produce waits for its object's upload and commit before the
+    /// producer gets a retriable error (KAFKA_STORAGE_ERROR or REQUEST_TIMED_OUT).
+    #[arg(long, env = "WEIR_PRODUCE_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    produce_timeout_ms: u64,
+
+    /// Milliseconds after which an object that was uploaded but never committed (an
+    /// orphan: the agent died between upload and commit) is deleted. At least twice
+    /// --produce-timeout-ms.
+    #[arg(long, env = "WEIR_GC_GRACE_MS", default_value_t = 3_600_000)]
+    gc_grace_ms: u64,
+
+    /// Milliseconds between orphan garbage-collection passes; 0 turns them off.
+    #[arg(long, env = "WEIR_GC_INTERVAL_MS", default_value_t = 300_000)]
+    gc_interval_ms: u64,
+
+    /// Testing and benchmarks only: inject object-store latency and failures. Presets
+    /// s3-standard (PUT p50 100 ms, p99 300 ms) and s3-express (PUT p50 5 ms, p99 15 ms),
+    /// then OP.SETTING=VALUE items (OP: put, get, head, list, delete or *):
+    /// latency=fixed:D|uniform:MIN:MAX|lognormal:P50:P99, error_rate=P,
+    /// errors=slowdown|internal|timeout, fail_nth=N, put.lost_response_rate=P; and
+    /// seed=N. Example: "s3-standard,put.error_rate=0.1,seed=7". See docs/agent.md.
+    #[arg(long, env = "WEIR_OBJECT_STORE_FAULTS", value_parser = parse_faults)]
+    object_store_faults: Option<FaultConfig>,
+}
+
+fn parse_faults(spec: &str) -> Result<FaultConfig, String> {
+    FaultConfig::parse(spec).map_err(|e| e.to_string())
 }
 
 /// Consumer-group settings of the coordinator, shared by `playground` and
@@ -115,6 +144,10 @@ struct PlaygroundArgs {
     /// Do not create unknown topics when clients ask for them.
     #[arg(long, env = "WEIR_NO_AUTO_CREATE_TOPICS")]
     no_auto_create_topics: bool,
+
+    /// Address for HTTP health (/healthz) and Prometheus metrics (/metrics); none by default.
+    #[arg(long, env = "WEIR_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
 
     #[command(flatten)]
     batching: BatchingArgs,
@@ -310,7 +343,28 @@ fn agent_config(
         batch_timeout: Duration::from_millis(batching.batch_timeout_ms),
         batch_max_bytes: batching.batch_max_bytes,
         default_partitions: batching.default_partitions,
+        produce_timeout: Duration::from_millis(batching.produce_timeout_ms),
+        gc_grace: Duration::from_millis(batching.gc_grace_ms),
+        gc_interval: Duration::from_millis(batching.gc_interval_ms),
         ..AgentConfig::default()
+    }
+}
+
+/// Wraps the bucket's store in a [`FaultyStore`] when faults were asked for. The check
+/// at start runs on the bare store, so a wrong bucket is still refused at once.
+fn with_faults(bucket: Bucket, faults: Option<&FaultConfig>) -> Bucket {
+    match faults {
+        Some(faults) if !faults.is_none() => {
+            tracing::warn!(
+                ?faults,
+                "injecting object-store faults (--object-store-faults): for tests and benchmarks only"
+            );
+            Bucket {
+                store: std::sync::Arc::new(FaultyStore::new(bucket.store, faults.clone())),
+                prefix: bucket.prefix,
+            }
+        }
+        _ => bucket,
     }
 }
 
@@ -334,6 +388,7 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     };
     let bucket = bucket::open(&bucket_url)?;
     bucket::check(&bucket_url, &bucket).await?;
+    let bucket = with_faults(bucket, args.batching.object_store_faults.as_ref());
 
     let metadata = MetadataUrl::Embedded(args.data_dir.join("metadata"));
     let db = Database::open(&metadata)
@@ -386,6 +441,21 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
         args.data_dir.join("metadata").display(),
     );
     let stop = CancellationToken::new();
+    let http_task = match args.http_listen {
+        Some(addr) => {
+            let http = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen for HTTP on {addr}"))?;
+            println!("  health and metrics on http://{}", http.local_addr()?);
+            let stop = stop.clone();
+            Some(tokio::spawn(weir_control_plane::http::serve(
+                http,
+                std::sync::Arc::new(registry),
+                async move { stop.cancelled().await },
+            )))
+        }
+        None => None,
+    };
     {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -398,6 +468,9 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
         .await
         .context("serve Kafka clients")?;
     stop_control.cancel();
+    if let Some(http_task) = http_task {
+        let _ = http_task.await;
+    }
     let _ = serving.await;
     if let Ok(control_plane) = std::sync::Arc::try_unwrap(control_plane) {
         control_plane.shutdown().await;
@@ -419,6 +492,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     let bucket = bucket::open(&args.bucket)?;
     bucket::check(&args.bucket, &bucket).await?;
+    let bucket = with_faults(bucket, args.batching.object_store_faults.as_ref());
     let token = args.token.clone().filter(|t| !t.is_empty());
     let client = ControlPlaneClient::connect(&args.control_plane, token.as_deref())
         .await

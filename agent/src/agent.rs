@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics};
+use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics, MeteredStore, ObjectStoreMetrics};
 use weir_control_plane::ControlPlaneClient;
 use weir_control_plane::proto;
 
@@ -17,6 +17,7 @@ use crate::config::AgentConfig;
 use crate::connection;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::gc::{self, GcConfig, GcMetrics};
 use crate::index_cache::IndexCache;
 use crate::reader::Reader;
 use crate::topics::TopicCache;
@@ -54,6 +55,14 @@ impl Agent {
         };
         tracing::info!(node_id = this.node_id, zone = %config.zone, advertise = %config.advertise, "agent registered");
 
+        // Every object-store request of this agent (writes, reads, GC) is counted here.
+        let bucket = Bucket {
+            store: Arc::new(MeteredStore::new(
+                bucket.store,
+                ObjectStoreMetrics::register(registry),
+            )),
+            prefix: bucket.prefix,
+        };
         let cache_config = BlockCacheConfig {
             capacity_bytes: config.cache_bytes,
             ..BlockCacheConfig::default()
@@ -66,6 +75,7 @@ impl Agent {
         .map_err(|e| Error::Config(e.to_string()))?;
         let background = CancellationToken::new();
         let writer_cancel = CancellationToken::new();
+        let mut gc_tasks = Vec::new();
         let (writer, writer_task) = writer::spawn(
             WriterConfig {
                 batch_timeout: config.batch_timeout,
@@ -78,6 +88,19 @@ impl Agent {
             control.clone(),
             writer_cancel.clone(),
         );
+        if !config.gc_interval.is_zero() {
+            let (_gc, gc_task) = gc::spawn(
+                GcConfig {
+                    grace: config.gc_grace,
+                    interval: config.gc_interval,
+                },
+                bucket.clone(),
+                control.clone(),
+                GcMetrics::register(registry),
+                background.clone(),
+            );
+            gc_tasks.push(gc_task);
+        }
         let index_cache = IndexCache::new(1_000_000);
         let (watermarks, watch_task) =
             Watermarks::follow(control.clone(), index_cache.clone(), background.clone());
@@ -107,7 +130,10 @@ impl Agent {
             background,
             writer_cancel,
             writer_task,
-            tasks: vec![watch_task, heartbeat],
+            tasks: [watch_task, heartbeat]
+                .into_iter()
+                .chain(gc_tasks)
+                .collect(),
         })
     }
 

@@ -35,6 +35,11 @@ pub struct AgentConfig {
     pub produce_timeout: Duration,
     /// Bytes of object blocks kept in memory for reads.
     pub cache_bytes: u64,
+    /// Uncommitted objects older than this are deleted by garbage collection; at least
+    /// twice `produce_timeout` (see `gc.rs`).
+    pub gc_grace: Duration,
+    /// Time between garbage-collection passes; zero turns collection off.
+    pub gc_interval: Duration,
 }
 
 impl Default for AgentConfig {
@@ -55,6 +60,8 @@ impl Default for AgentConfig {
             max_batch_bytes: 1024 * 1024 + 12,
             produce_timeout: Duration::from_secs(30),
             cache_bytes: 256 * 1024 * 1024,
+            gc_grace: Duration::from_secs(3600),
+            gc_interval: Duration::from_secs(300),
         }
     }
 }
@@ -92,6 +99,12 @@ impl AgentConfig {
             || self.uploads_in_flight == 0
         {
             return Err("connection, in-flight and upload limits must be above zero".into());
+        }
+        if self.gc_grace < self.produce_timeout * 2 {
+            return Err(format!(
+                "the garbage-collection grace period ({:?}) must be at least twice the produce timeout ({:?}), so that no commit can land after collection judged an object an orphan",
+                self.gc_grace, self.produce_timeout
+            ));
         }
         Ok(())
     }

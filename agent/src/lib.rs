@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod gc;
 pub mod handlers;
 pub mod index_cache;
 pub mod object;

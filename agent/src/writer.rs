@@ -203,9 +203,11 @@ impl Writer {
             return;
         }
         let sealed = open.finish();
-        let id = ObjectId::new();
         // Waiting for an upload slot holds the writer: producers then wait on the queue.
         let permit = self.uploads.clone().acquire_owned().await;
+        // Named once the upload can start, so the id's time is when its PUT begins:
+        // garbage collection and the commit cut-off both measure age from it.
+        let id = ObjectId::new();
         let (bucket, cache, deadline) = (
             self.bucket.clone(),
             self.cache.clone(),
@@ -309,7 +311,7 @@ async fn commit_in_order(
                 continue;
             }
         };
-        match commit(&control, id, size, &batches, sealed_at + deadline).await {
+        match commit(&control, id, size, &batches, sealed_at + deadline, deadline).await {
             Ok(results) if results.len() == batches.len() => {
                 tracing::debug!(
                     object = %id,
@@ -352,6 +354,7 @@ async fn commit(
     size: u64,
     batches: &[(FooterEntry, Waiter)],
     give_up: Instant,
+    max_age: Duration,
 ) -> Result<Vec<proto::BatchResult>, Rejected> {
     let request = proto::CommitObjectRequest {
         object_id: id.to_bytes().to_vec(),
@@ -374,6 +377,18 @@ async fn commit(
     };
     let mut backoff = Duration::from_millis(10);
     loop {
+        // Garbage collection deletes uncommitted objects older than its grace period,
+        // which is at least twice `max_age`: an object is never committed past
+        // `max_age`, so it cannot be committed after collection judged it an orphan.
+        let age = crate::gc::id_age(id);
+        if age > max_age {
+            return Err(Rejected::new(
+                kafka_protocol::error::ResponseError::RequestTimedOut,
+                format!(
+                    "object {id} is {age:?} old, past the produce timeout ({max_age:?}): not committed, left to garbage collection"
+                ),
+            ));
+        }
         // Retrying with the same object id is safe: the sequencer answers a repeat with
         // the first answer.
         match control

@@ -1,10 +1,21 @@
 //! `weir-bench produce`: an open- or closed-loop producer on librdkafka that reports
-//! throughput and produce latency (send → acknowledgement) as JSON; `weir-bench
-//! rebalance`: how long a consumer group takes to absorb a new member.
+//! throughput and produce latency (send → acknowledgement) as JSON.
+//! `weir-bench consume`: reads a topic from the beginning to its current end and
+//! reports throughput.
+//!
+//! With `--metrics http://HOST:PORT/metrics` (an agent's, or a playground's
+//! `--http-listen`), both also report the object-store requests the run caused, per
+//! operation and per GiB moved, from `weir_object_store_requests_total`.
+//!
+//! Also: `e2e` (send → consumed latency), `rebalance` (a consumer group absorbing a new
+//! member), `metadata` (many partitions), and the side-by-side helpers `null-broker`
+//! (the ceiling) and `s3-server` (a real S3 server on a directory); see `bench/run`.
 //!
 //! ```sh
 //! weir-bench produce --bootstrap 127.0.0.1:9092 --topic bench --partitions 8 \
-//!     --record-bytes 1024 --seconds 20 --in-flight 20000
+//!     --record-bytes 1024 --seconds 20 --in-flight 20000 --metrics http://127.0.0.1:8080/metrics
+//! weir-bench consume --bootstrap 127.0.0.1:9092 --topic bench --consumers 3 \
+//!     --metrics http://127.0.0.1:8080/metrics
 //! ```
 
 mod e2e;
@@ -13,6 +24,8 @@ mod null_broker;
 mod rebalance;
 mod s3_server;
 
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +35,10 @@ use hdrhistogram::Histogram;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, Parser)]
@@ -49,6 +65,24 @@ enum Command {
     S3Server(s3_server::S3ServerArgs),
     /// End-to-end latency (send -> consumed) at a fixed rate; print it as JSON.
     E2e(e2e::E2eArgs),
+    /// Read a topic from the beginning to its end; print throughput as JSON.
+    Consume(ConsumeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ConsumeArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    #[arg(long, default_value = "weir-bench")]
+    topic: String,
+    /// Consumers reading the whole topic at once, each on its own thread.
+    #[arg(long, default_value_t = 1)]
+    consumers: usize,
+    /// Prometheus endpoint to read object-store request counts from, before and after.
+    #[arg(long)]
+    metrics: Option<String>,
+    #[arg(long, default_value = "weir")]
+    label: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +114,9 @@ struct ProduceArgs {
     /// A label for the JSON output (the system under test).
     #[arg(long, default_value = "weir")]
     label: String,
+    /// Prometheus endpoint to read object-store request counts from, before and after.
+    #[arg(long)]
+    metrics: Option<String>,
 }
 
 async fn create_topic(args: &ProduceArgs) -> anyhow::Result<()> {
@@ -103,6 +140,7 @@ async fn create_topic(args: &ProduceArgs) -> anyhow::Result<()> {
 
 async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     create_topic(&args).await?;
+    let before = object_store_counts(args.metrics.as_deref()).await?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap)
         .set("acks", &args.acks)
@@ -165,6 +203,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         task.await.context("send task")?;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let after = object_store_counts(args.metrics.as_deref()).await?;
     let histogram = histogram
         .lock()
         .map_err(|_| anyhow::anyhow!("histogram lock"))?;
@@ -183,8 +222,160 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         "mb_per_second": acked as f64 * args.record_bytes as f64 / elapsed / 1e6,
         "produce_latency_ms": { "p50": ms(0.5), "p99": ms(0.99), "p999": ms(0.999), "max": histogram.max() as f64 / 1000.0 },
     });
+    let mut report = report;
+    report["object_store"] =
+        requests_report(&before, &after, acked as f64 * args.record_bytes as f64);
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// `weir_object_store_requests_total` by op, and `weir_object_store_bytes_total` by op
+/// (keys `bytes_<op>`), from a Prometheus text endpoint.
+async fn object_store_counts(url: Option<&str>) -> anyhow::Result<BTreeMap<String, f64>> {
+    let Some(url) = url else {
+        return Ok(BTreeMap::new());
+    };
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || scrape(&url))
+        .await
+        .context("metrics task")?
+}
+
+fn scrape(url: &str) -> anyhow::Result<BTreeMap<String, f64>> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("metrics URL {url:?}: expected http://HOST:PORT/PATH"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, "metrics"));
+    let mut stream =
+        std::net::TcpStream::connect(host).with_context(|| format!("connect to {host}"))?;
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .context("send metrics request")?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .context("read metrics response")?;
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        for (metric, prefix) in [
+            ("weir_object_store_requests_total{op=\"", ""),
+            ("weir_object_store_bytes_total{op=\"", "bytes_"),
+        ] {
+            if let Some(rest) = line.strip_prefix(metric)
+                && let Some((op, value)) = rest.split_once("\"} ")
+                && let Ok(value) = value.trim().parse::<f64>()
+            {
+                counts.insert(format!("{prefix}{op}"), value);
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// Requests per operation during the run, and per GiB of `moved` bytes.
+fn requests_report(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    moved: f64,
+) -> serde_json::Value {
+    let mut report = serde_json::Map::new();
+    let gib = moved / (1u64 << 30) as f64;
+    for (key, value) in after {
+        let delta = value - before.get(key).copied().unwrap_or(0.0);
+        report.insert(key.clone(), serde_json::json!(delta));
+        if !key.starts_with("bytes_") && gib > 0.0 {
+            report.insert(format!("{key}_per_gib"), serde_json::json!(delta / gib));
+        }
+    }
+    serde_json::Value::Object(report)
+}
+
+async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
+    let before = object_store_counts(args.metrics.as_deref()).await?;
+    let started = Instant::now();
+    let readers: Vec<_> = (0..args.consumers.max(1))
+        .map(|_| {
+            let (bootstrap, topic) = (args.bootstrap.clone(), args.topic.clone());
+            std::thread::spawn(move || read_topic(&bootstrap, &topic))
+        })
+        .collect();
+    let mut records = 0u64;
+    let mut bytes = 0u64;
+    for reader in readers {
+        let (r, b) = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("a consumer thread panicked"))??;
+        records += r;
+        bytes += b;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = object_store_counts(args.metrics.as_deref()).await?;
+    let report = serde_json::json!({
+        "label": args.label,
+        "consumers": args.consumers,
+        "records": records,
+        "bytes": bytes,
+        "seconds": elapsed,
+        "mb_per_second": bytes as f64 / elapsed / 1e6,
+        // Per GiB of distinct data: what one consumer read.
+        "object_store": requests_report(&before, &after, bytes as f64 / args.consumers.max(1) as f64),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Reads every partition of `topic` from the beginning to its high watermark at start;
+/// returns (records, key and value bytes).
+fn read_topic(bootstrap: &str, topic: &str) -> anyhow::Result<(u64, u64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "weir-bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .create()
+        .context("create consumer")?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .context("topic metadata")?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len() as i32)
+        .unwrap_or(0);
+    let mut ends = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(30))
+            .context("watermarks")?;
+        if high > 0 {
+            ends.insert(p, high);
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .context("assign")?;
+        }
+    }
+    consumer.assign(&assignment).context("assign")?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while !ends.is_empty() {
+        match consumer.poll(Duration::from_secs(30)) {
+            None => anyhow::bail!("no record for 30 s with {} partitions unread", ends.len()),
+            Some(Err(e)) => eprintln!("consumer error: {e}"),
+            Some(Ok(message)) => {
+                records += 1;
+                bytes += (message.payload_len() + message.key().map_or(0, <[u8]>::len)) as u64;
+                if ends
+                    .get(&message.partition())
+                    .is_some_and(|end| message.offset() + 1 >= *end)
+                {
+                    ends.remove(&message.partition());
+                }
+            }
+        }
+    }
+    Ok((records, bytes))
 }
 
 #[tokio::main]
@@ -196,5 +387,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Metadata(args) => metadata::run(args).await,
         Command::S3Server(args) => s3_server::run(args).await,
         Command::E2e(args) => e2e::run(args).await,
+        Command::Consume(args) => consume(args).await,
     }
 }

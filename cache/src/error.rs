@@ -32,6 +32,13 @@ pub enum CacheError {
         capacity_bytes: u64,
         reason: &'static str,
     },
+    /// A `--object-store-faults` spec that does not parse.
+    #[error("object-store fault spec {spec:?}: item {item:?}: {reason}")]
+    InvalidFaultSpec {
+        spec: String,
+        item: String,
+        reason: String,
+    },
     #[error("cannot read bytes {range:?} of {path}, an object of {object_size} bytes: {reason}")]
     InvalidRange {
         path: Path,
@@ -63,9 +70,9 @@ pub enum CacheError {
 impl CacheError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            CacheError::InvalidConfig { .. } | CacheError::InvalidRange { .. } => {
-                ErrorKind::Invalid
-            }
+            CacheError::InvalidConfig { .. }
+            | CacheError::InvalidRange { .. }
+            | CacheError::InvalidFaultSpec { .. } => ErrorKind::Invalid,
             CacheError::Store { source, .. } => store_error_kind(source),
             CacheError::SizeMismatch { .. } => ErrorKind::Internal,
         }

@@ -12,6 +12,10 @@
 //! - objects are never overwritten (fresh key per upload), so a cached block never
 //!   goes stale and needs no invalidation.
 //!
+//! The crate also holds the object-store wrappers the agent stacks under the cache:
+//! [`MeteredStore`] (request counters per operation, for operators and benchmarks) and
+//! [`FaultyStore`] (injected latency and failures, for tests and benchmarks).
+//!
 //! Peer fetch (not built yet): within a zone each object will be owned by one agent,
 //! chosen by rendezvous hashing over the zone's live agents. It belongs in the block
 //! loader of [`BlockCache`] (`block_cache.rs`): a miss on an object owned by another
@@ -23,9 +27,15 @@ mod block;
 mod block_cache;
 mod config;
 mod error;
+mod faults;
+mod metered;
 mod metrics;
 
 pub use block_cache::BlockCache;
 pub use config::{BlockCacheConfig, DEFAULT_BLOCK_SIZE, DEFAULT_CAPACITY_BYTES};
 pub use error::{CacheError, ErrorKind};
+pub use faults::{
+    FaultConfig, FaultyStore, InjectedError, InjectedFault, Latency, Op, OpFaults, OpStats,
+};
+pub use metered::{MeteredStore, ObjectStoreMetrics};
 pub use metrics::{CacheMetrics, CacheStats};

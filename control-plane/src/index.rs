@@ -2,7 +2,9 @@
 //! lookups (earliest, latest, by timestamp).
 
 use weir_metadata::keyspace::{self, IndexEntry, PartitionRecord};
-use weir_metadata::{Offset, Partition, RangeOption, TopicId, Transaction, decode_counter};
+use weir_metadata::{
+    ObjectId, Offset, Partition, RangeOption, TopicId, Transaction, decode_counter,
+};
 
 use crate::error::{ItemError, Result};
 use crate::proto::ErrorCode;
@@ -152,6 +154,23 @@ async fn read_partition(
         entries,
         watermarks: marks,
     }))
+}
+
+/// Whether each object has an object record, i.e. was committed, at one consistent
+/// version. Garbage collection deletes the objects of an agent's bucket for which this
+/// says `false` once they are older than its grace period.
+pub async fn committed_objects(store: &Store, objects: &[ObjectId]) -> Result<Vec<bool>> {
+    store
+        .db
+        .run(|tx| async move {
+            let reads = objects.iter().map(|id| {
+                let tx = tx.clone();
+                async move { tx.get(&store.ks.object(*id)).await }
+            });
+            let found = futures::future::try_join_all(reads).await?;
+            Ok(found.into_iter().map(|value| value.is_some()).collect())
+        })
+        .await
 }
 
 /// Answers offset queries for several partitions at one consistent version.

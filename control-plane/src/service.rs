@@ -260,8 +260,37 @@ where
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<proto::HighWatermarks, Status>> + Send>>;
 
+/// Object ids one `CheckObjects` call may name.
+const MAX_CHECKED_OBJECTS: usize = 10_000;
+
 #[tonic::async_trait]
 impl proto::index_server::Index for ControlPlaneService {
+    async fn check_objects(
+        &self,
+        request: Request<proto::CheckObjectsRequest>,
+    ) -> Result<Response<proto::CheckObjectsResponse>, Status> {
+        let ids = request.into_inner().object_ids;
+        if ids.len() > MAX_CHECKED_OBJECTS {
+            return Err(Status::invalid_argument(format!(
+                "{} object ids in one call; at most {MAX_CHECKED_OBJECTS}",
+                ids.len()
+            )));
+        }
+        let ids = ids
+            .iter()
+            .map(|id| {
+                ObjectId::from_slice(id).map_err(|_| {
+                    Status::invalid_argument(format!(
+                        "object id of {} bytes; expected a 16-byte ULID",
+                        id.len()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let committed = index::committed_objects(&self.store, &ids).await?;
+        Ok(Response::new(proto::CheckObjectsResponse { committed }))
+    }
+
     async fn read_index(
         &self,
         request: Request<proto::ReadIndexRequest>,

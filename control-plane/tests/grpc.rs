@@ -354,6 +354,30 @@ async fn commits_over_grpc_are_indexed_and_watched() {
         "{}",
         malformed.message()
     );
+
+    // What garbage collection asks: committed objects say so, others do not.
+    let never_committed = ObjectId::new();
+    let checked = client
+        .index
+        .check_objects(proto::CheckObjectsRequest {
+            object_ids: vec![
+                never_committed.to_bytes().to_vec(),
+                object_id.to_bytes().to_vec(),
+            ],
+        })
+        .await
+        .expect("check objects")
+        .into_inner()
+        .committed;
+    assert_eq!(checked, [false, true]);
+    let malformed = client
+        .index
+        .check_objects(proto::CheckObjectsRequest {
+            object_ids: vec![vec![7; 3]],
+        })
+        .await
+        .expect_err("bad object id");
+    assert_eq!(malformed.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]

@@ -96,7 +96,7 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
 }
 
 /// A record as a Kafka user sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,

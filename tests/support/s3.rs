@@ -163,18 +163,7 @@ impl S3 {
     /// Every object under this instance's prefix: (key, bytes), read back through the
     /// S3 API with the same credentials `weir` uses.
     pub fn objects(&self) -> Vec<(String, Vec<u8>)> {
-        let store: Arc<dyn ObjectStore> = Arc::new(
-            AmazonS3Builder::new()
-                .with_endpoint(&self.endpoint)
-                .with_bucket_name(&self.bucket)
-                .with_access_key_id(&self.access_key)
-                .with_secret_access_key(&self.secret_key)
-                .with_region(&self.region)
-                .with_allow_http(true)
-                .with_virtual_hosted_style_request(false)
-                .build()
-                .expect("an S3 client for the test"),
-        );
+        let store = self.store();
         let prefix = ObjectPath::from(self.prefix.as_str());
         super::kafka::block_on(async move {
             use futures::TryStreamExt as _;
@@ -196,6 +185,51 @@ impl S3 {
             }
             objects
         })
+    }
+
+    /// The keys under this instance's prefix, listed only (objects may go while a
+    /// collector runs).
+    pub fn keys(&self) -> Vec<String> {
+        let store = self.store();
+        let prefix = ObjectPath::from(self.prefix.as_str());
+        super::kafka::block_on(async move {
+            use futures::TryStreamExt as _;
+            let listed: Vec<_> = store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .expect("list the test bucket");
+            listed.into_iter().map(|m| m.location.to_string()).collect()
+        })
+    }
+
+    /// Writes `bytes` under `key` (relative to this instance's prefix), as a test that
+    /// plays an agent would.
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        let store = self.store();
+        let path = ObjectPath::from(format!("{}/{key}", self.prefix));
+        super::kafka::block_on(async move {
+            store
+                .put(&path, bytes.into())
+                .await
+                .expect("put a test object");
+        });
+    }
+
+    /// An S3 client for the bucket, with the credentials `weir` uses.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::new(
+            AmazonS3Builder::new()
+                .with_endpoint(&self.endpoint)
+                .with_bucket_name(&self.bucket)
+                .with_access_key_id(&self.access_key)
+                .with_secret_access_key(&self.secret_key)
+                .with_region(&self.region)
+                .with_allow_http(true)
+                .with_virtual_hosted_style_request(false)
+                .build()
+                .expect("an S3 client for the test"),
+        )
     }
 }
 
