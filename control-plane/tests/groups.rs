@@ -621,3 +621,41 @@ async fn a_member_that_does_not_rejoin_in_time_is_left_behind() {
         "A was dropped at the end of the join phase"
     );
 }
+
+#[tokio::test]
+async fn a_standby_control_plane_sends_members_to_the_active_one() {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let store = Arc::new(
+        weir_metadata::EmbeddedStore::open(weir_metadata::EmbeddedConfig::new(dir.path()))
+            .expect("open"),
+    );
+    let named = |instance: &str| ControlPlaneConfig {
+        instance: instance.into(),
+        ..config()
+    };
+    let active = ControlPlane::start(named("one"), Database::new(store.clone()))
+        .await
+        .expect("start");
+    let standby = ControlPlane::start(named("two"), Database::new(store.clone()))
+        .await
+        .expect("start");
+
+    let answer = standby
+        .groups()
+        .join(join_request("g", "", b"x"))
+        .await
+        .expect("join");
+    assert_eq!(code(answer.error), ErrorCode::CoordinatorNotAvailable);
+    let (member, generation) = stable_single(active.groups(), "g").await;
+    assert_eq!(
+        heartbeat(standby.groups(), "g", &member, generation).await,
+        ErrorCode::CoordinatorNotAvailable,
+        "the standby never serves a group, even one it could read"
+    );
+    assert_eq!(
+        heartbeat(active.groups(), "g", &member, generation).await,
+        ErrorCode::None
+    );
+    standby.shutdown().await;
+    active.shutdown().await;
+}
