@@ -1,4 +1,4 @@
-//! A client for agents and tools: the four services over one channel, each call
+//! A client for agents and tools: the services over one channel, each call
 //! carrying the token.
 
 use tonic::service::interceptor::InterceptedService;
@@ -8,6 +8,7 @@ use crate::auth::BearerToken;
 use crate::error::{Error, Result};
 use crate::proto::agents_client::AgentsClient;
 use crate::proto::index_client::IndexClient;
+use crate::proto::producers_client::ProducersClient;
 use crate::proto::sequencer_client::SequencerClient;
 use crate::proto::topics_client::TopicsClient;
 
@@ -22,6 +23,7 @@ pub struct ControlPlaneClient {
     pub sequencer: SequencerClient<Authed>,
     pub index: IndexClient<Authed>,
     pub agents: AgentsClient<Authed>,
+    pub producers: ProducersClient<Authed>,
 }
 
 impl ControlPlaneClient {
@@ -48,6 +50,7 @@ impl ControlPlaneClient {
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             index: IndexClient::new(authed()).max_decoding_message_size(MAX_MESSAGE_BYTES),
             agents: AgentsClient::new(authed()),
+            producers: ProducersClient::new(authed()),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Weir's control plane: topic administration, the offset sequencer, index reads and
-//! offset lookups, high-watermark watches and the agent registry, served over gRPC.
+//! offset lookups, high-watermark watches, the agent registry and producer ids, served
+//! over gRPC.
 //!
 //! It never sees record bytes: agents upload objects to their bucket and send only the
 //! objects' batch layout here.
@@ -12,6 +13,7 @@ pub mod http;
 pub mod index;
 pub mod lease;
 pub mod metrics;
+pub mod producers;
 pub mod registry;
 pub mod sequencer;
 mod service;
@@ -68,6 +70,9 @@ pub struct ControlPlaneConfig {
     pub lease_ttl: Duration,
     pub sequencer: SequencerConfig,
     pub registry: RegistryConfig,
+    /// Idle time after which an idempotent producer's state is forgotten (Kafka's
+    /// `transactional.id.expiration.ms`, 7 days by default).
+    pub producer_state_expiry: Duration,
 }
 
 impl Default for ControlPlaneConfig {
@@ -79,6 +84,7 @@ impl Default for ControlPlaneConfig {
             lease_ttl: Duration::from_secs(10),
             sequencer: SequencerConfig::default(),
             registry: RegistryConfig::default(),
+            producer_state_expiry: Duration::from_secs(7 * 24 * 60 * 60),
         }
     }
 }
@@ -126,6 +132,7 @@ impl ControlPlane {
             sequencer_task,
             lease.spawn_renewal(cancel.clone()),
             spawn_janitor(store.clone(), config.registry.clone(), cancel.clone()),
+            producers::spawn_expiry(store.clone(), config.producer_state_expiry, cancel.clone()),
         ];
         Ok(ControlPlane {
             service: ControlPlaneService {
@@ -158,7 +165,7 @@ impl ControlPlane {
         self.registry.clone()
     }
 
-    /// The four gRPC services, each behind the token check.
+    /// The gRPC services, each behind the token check.
     pub fn routes(&self) -> tonic::service::Routes {
         use proto::agents_server::AgentsServer;
         use proto::index_server::IndexServer;
@@ -182,6 +189,10 @@ impl ControlPlane {
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             AgentsServer::new(service.clone()),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            proto::producers_server::ProducersServer::new(service.clone()),
             auth,
         ))
     }

@@ -33,6 +33,9 @@ pub fn kafka_error(code: i32) -> ResponseError {
         ErrorCode::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
         ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
         ErrorCode::InvalidRequest => ResponseError::InvalidRequest,
+        ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
+        ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+        ErrorCode::ProducerFenced => ResponseError::ProducerFenced,
     }
 }
 
