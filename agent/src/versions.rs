@@ -15,6 +15,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
 ];
 
 /// The versions of `key` served, if any.
@@ -56,6 +57,7 @@ mod tests {
             ApiKey::DescribeConfigs => pair!(DescribeConfigsRequest, DescribeConfigsResponse),
             ApiKey::CreatePartitions => pair!(CreatePartitionsRequest, CreatePartitionsResponse),
             ApiKey::DescribeCluster => pair!(DescribeClusterRequest, DescribeClusterResponse),
+            ApiKey::InitProducerId => pair!(InitProducerIdRequest, InitProducerIdResponse),
             other => panic!("{other:?} is advertised but has no test defaults"),
         }
     }

@@ -4,6 +4,7 @@ pub mod api_versions;
 pub mod configs;
 pub mod describe_cluster;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -53,6 +54,7 @@ pub async fn dispatch(
         RequestKind::CreatePartitions(r) => topics::create_partitions(ctx, r).await.into(),
         RequestKind::DescribeConfigs(r) => configs::describe(ctx, r).await.into(),
         RequestKind::DescribeCluster(_) => describe_cluster::handle(ctx, client_id).await.into(),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(ctx, r).await.into(),
         other => {
             // The version table admits only the APIs above; reaching here is a bug.
             tracing::error!(request = ?std::mem::discriminant(&other), "no handler for an admitted API");
