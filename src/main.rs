@@ -76,6 +76,11 @@ struct PlaygroundArgs {
     #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:9092")]
     listen: SocketAddr,
 
+    /// host:port that clients are told to connect to, when they reach the playground
+    /// through something in between (a proxy, a port forward) [default: --listen].
+    #[arg(long, env = "WEIR_ADVERTISE")]
+    advertise: Option<String>,
+
     /// Do not create unknown topics when clients ask for them.
     #[arg(long, env = "WEIR_NO_AUTO_CREATE_TOPICS")]
     no_auto_create_topics: bool,
@@ -165,6 +170,11 @@ struct ControlPlaneArgs {
     /// Seconds the sequencer lease lasts without renewal; a standby takes over after it.
     #[arg(long, env = "WEIR_LEASE_TTL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_ttl_secs: u64,
+
+    /// Seconds an idempotent producer's state is kept after its last use (Kafka's
+    /// transactional.id.expiration.ms; 7 days).
+    #[arg(long, env = "WEIR_PRODUCER_STATE_EXPIRY_SECS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    producer_state_expiry_secs: u64,
 }
 
 fn host_name() -> Option<String> {
@@ -210,6 +220,7 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         instance,
         token: args.token.clone().filter(|t| !t.is_empty()),
         lease_ttl: Duration::from_secs(args.lease_ttl_secs),
+        producer_state_expiry: Duration::from_secs(args.producer_state_expiry_secs),
         ..ControlPlaneConfig::default()
     };
     if config.token.is_none() {
@@ -324,7 +335,10 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     let kafka = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen for Kafka clients on {}", args.listen))?;
-    let advertise = kafka.local_addr()?.to_string();
+    let advertise = match &args.advertise {
+        Some(advertise) => advertise.clone(),
+        None => kafka.local_addr()?.to_string(),
+    };
     let config = agent_config(
         &args.batching,
         advertise.clone(),
