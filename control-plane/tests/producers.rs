@@ -582,3 +582,38 @@ async fn an_exhausted_epoch_gets_a_new_producer_id() {
     assert_ne!(next, id);
     assert_eq!(epoch, 0);
 }
+
+#[tokio::test]
+async fn init_producer_id_over_grpc() {
+    use weir_control_plane::proto::InitProducerIdRequest;
+    let h = Harness::start().await;
+    let (url, stop) = h.serve().await;
+    let client = h.client(&url, None).await;
+    let call = |producer_id, producer_epoch| {
+        let mut producers = client.producers.clone();
+        async move {
+            producers
+                .init_producer_id(InitProducerIdRequest {
+                    producer_id,
+                    producer_epoch,
+                })
+                .await
+                .expect("call")
+                .into_inner()
+        }
+    };
+    let first = call(-1, -1).await;
+    assert_eq!(first.error, ErrorCode::None as i32);
+    assert_eq!((first.producer_id, first.producer_epoch), (0, 0));
+    let bumped = call(0, 0).await;
+    assert_eq!((bumped.producer_id, bumped.producer_epoch), (0, 1));
+    let fenced = call(0, 0).await;
+    assert_eq!(fenced.error, ErrorCode::ProducerFenced as i32);
+    assert_eq!(fenced.producer_id, -1);
+    assert!(
+        fenced.message.contains("another instance"),
+        "{}",
+        fenced.message
+    );
+    stop.cancel();
+}
