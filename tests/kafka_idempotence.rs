@@ -1,7 +1,8 @@
 //! Idempotent producers end to end: librdkafka with `enable.idempotence=true` through a
 //! proxy that cuts its connections mid-flight retries until every record is written,
 //! and a consumer then finds each record exactly once, in order; a Produce replayed by
-//! hand is answered with the original offset and stores no second copy.
+//! hand is answered with the original offset and stores no second copy, and gaps and
+//! stale epochs get Kafka's error codes.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -175,13 +176,25 @@ fn a_produce_replayed_by_hand_gets_its_original_offset() {
         "a gap in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER"
     );
 
+    // A newer epoch (as after a KIP-360 bump) starts again at 0 and fences the old one.
+    let newer =
+        wire::idempotent_record_batch(&records[..1], 1_700_000_000_000, producer_id, epoch + 1, 0);
+    assert_eq!(produce(&mut stream, 6, &newer), (0, 4));
+    let stale =
+        wire::idempotent_record_batch(&records[..1], 1_700_000_000_000, producer_id, epoch, 3);
+    assert_eq!(
+        produce(&mut stream, 7, &stale).0,
+        47,
+        "the old epoch is INVALID_PRODUCER_EPOCH"
+    );
+
     let consumer = kafka::consumer(&bootstrap);
     assert_eq!(
         kafka::watermarks(&consumer, topic, 0),
-        (0, 4),
-        "three records and one: no second copy"
+        (0, 5),
+        "three records, one, and one: no second copy, nothing refused"
     );
-    let ends = BTreeMap::from([(0, 4)]);
+    let ends = BTreeMap::from([(0, 5)]);
     let consumed = kafka::consume_until(&consumer, topic, &ends);
     let values: Vec<_> = consumed[&0]
         .iter()
@@ -189,5 +202,5 @@ fn a_produce_replayed_by_hand_gets_its_original_offset() {
             String::from_utf8_lossy(c.record.value.as_deref().unwrap_or_default()).into_owned()
         })
         .collect();
-    assert_eq!(values, ["v0", "v1", "v2", "plain"]);
+    assert_eq!(values, ["v0", "v1", "v2", "plain", "v0"]);
 }
