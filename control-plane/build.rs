@@ -1,5 +1,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/weir/controlplane/v1/control_plane.proto"];
+    let protos = [
+        "proto/weir/controlplane/v1/control_plane.proto",
+        "proto/weir/controlplane/v1/groups.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -1,5 +1,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/weir/metadata/v1/records.proto"];
+    let protos = [
+        "proto/weir/metadata/v1/records.proto",
+        "proto/weir/metadata/v1/groups.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

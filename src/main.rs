@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_agent::{Agent, AgentConfig};
+use weir_control_plane::groups::GroupConfig;
 use weir_control_plane::{ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use weir_metadata::{Database, MetadataUrl};
 
@@ -37,7 +38,7 @@ enum Command {
     /// Run an agent: the Kafka listener, writing objects to --bucket and committing them
     /// to --control-plane.
     Agent(AgentArgs),
-    /// Run the control plane: topics, the offset sequencer, the index, the agent registry (gRPC).
+    /// Run the control plane: topics, the offset sequencer, the index, the agent registry, consumer groups (gRPC).
     ControlPlane(ControlPlaneArgs),
     /// Print an object's footer: its partitions and batches.
     Inspect(InspectArgs),
@@ -57,6 +58,41 @@ struct BatchingArgs {
     /// Partitions of a topic created without a count (auto-created, or -1).
     #[arg(long, env = "WEIR_DEFAULT_PARTITIONS", default_value_t = 1)]
     default_partitions: i32,
+}
+
+/// Consumer-group settings of the coordinator, shared by `playground` and
+/// `control-plane`; named after Kafka's broker configs.
+#[derive(Debug, Args)]
+struct GroupArgs {
+    /// Milliseconds a new group's first rebalance waits for more members (Kafka's
+    /// group.initial.rebalance.delay.ms), so members starting together rebalance once.
+    #[arg(long, env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=300_000))]
+    group_initial_rebalance_delay_ms: u64,
+
+    /// Shortest session timeout a member may ask for (group.min.session.timeout.ms).
+    #[arg(long, env = "WEIR_GROUP_MIN_SESSION_TIMEOUT_MS", default_value_t = 6000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    group_min_session_timeout_ms: u64,
+
+    /// Longest session timeout a member may ask for (group.max.session.timeout.ms).
+    #[arg(long, env = "WEIR_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = 1_800_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    group_max_session_timeout_ms: u64,
+}
+
+impl GroupArgs {
+    fn config(&self) -> anyhow::Result<GroupConfig> {
+        anyhow::ensure!(
+            self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms,
+            "--group-min-session-timeout-ms ({}) is above --group-max-session-timeout-ms ({})",
+            self.group_min_session_timeout_ms,
+            self.group_max_session_timeout_ms
+        );
+        Ok(GroupConfig {
+            initial_rebalance_delay: Duration::from_millis(self.group_initial_rebalance_delay_ms),
+            min_session_timeout: Duration::from_millis(self.group_min_session_timeout_ms),
+            max_session_timeout: Duration::from_millis(self.group_max_session_timeout_ms),
+            ..GroupConfig::default()
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +123,9 @@ struct PlaygroundArgs {
 
     #[command(flatten)]
     batching: BatchingArgs,
+
+    #[command(flatten)]
+    groups: GroupArgs,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +214,8 @@ struct ControlPlaneArgs {
     /// transactional.id.expiration.ms; 7 days).
     #[arg(long, env = "WEIR_PRODUCER_STATE_EXPIRY_SECS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
     producer_state_expiry_secs: u64,
+    #[command(flatten)]
+    groups: GroupArgs,
 }
 
 fn host_name() -> Option<String> {
@@ -221,6 +262,7 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         token: args.token.clone().filter(|t| !t.is_empty()),
         lease_ttl: Duration::from_secs(args.lease_ttl_secs),
         producer_state_expiry: Duration::from_secs(args.producer_state_expiry_secs),
+        groups: args.groups.config()?,
         ..ControlPlaneConfig::default()
     };
     if config.token.is_none() {
@@ -310,6 +352,7 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     let control_plane = ControlPlane::start(
         ControlPlaneConfig {
             instance: "playground".into(),
+            groups: args.groups.config()?,
             ..ControlPlaneConfig::default()
         },
         db,

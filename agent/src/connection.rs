@@ -61,7 +61,7 @@ pub async fn serve(
     let _ = stream.set_nodelay(true);
     let span = tracing::info_span!("connection", %peer);
     async move {
-        match run(ctx, stream, shutdown).await {
+        match run(ctx, stream, peer, shutdown).await {
             Ok(()) => tracing::debug!("client closed the connection"),
             Err(Close::Io(e)) => tracing::debug!(error = %e, "connection ended"),
             Err(reason) => tracing::warn!(%reason, "closing connection"),
@@ -74,6 +74,7 @@ pub async fn serve(
 async fn run(
     ctx: Arc<Context>,
     stream: TcpStream,
+    peer: SocketAddr,
     shutdown: CancellationToken,
 ) -> Result<(), Close> {
     let (read, write) = stream.into_split();
@@ -155,7 +156,7 @@ async fn run(
         let admitted = handlers::admit(&ctx, body).await;
         let ctx = ctx.clone();
         let handler = tokio::spawn(async move {
-            let answer = handle(&ctx, header, key, version, admitted).await;
+            let answer = handle(&ctx, header, peer, key, version, admitted).await;
             drop(permit);
             answer
         });
@@ -234,6 +235,7 @@ fn decode(mut frame: Bytes) -> Result<Decoded, Close> {
 async fn handle(
     ctx: &Context,
     header: RequestHeader,
+    peer: SocketAddr,
     key: ApiKey,
     version: i16,
     admitted: handlers::Admitted,
@@ -246,7 +248,7 @@ async fn handle(
         client_id = header.client_id.as_deref().unwrap_or(""),
     );
     let correlation_id = header.correlation_id;
-    let response = handlers::dispatch(ctx, &header, version, admitted)
+    let response = handlers::dispatch(ctx, &header, peer, version, admitted)
         .instrument(span)
         .await?;
     match encode(key, version, correlation_id, &response) {

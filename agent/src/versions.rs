@@ -1,6 +1,7 @@
 //! The Kafka APIs and versions this agent serves: the one table ApiVersions
 //! advertises and the dispatcher checks. Lowest versions follow KIP-896's baseline
-//! (Kafka 2.1); highest are those the newest Java client and librdkafka use.
+//! (Kafka 2.1), except the group APIs, served from the codec's lowest so old clients
+//! (Sarama) can join groups; highest are those the newest Java client and librdkafka use.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -16,6 +17,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::FindCoordinator, 0, 5),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The versions of `key` served, if any.
@@ -58,6 +70,17 @@ mod tests {
             ApiKey::CreatePartitions => pair!(CreatePartitionsRequest, CreatePartitionsResponse),
             ApiKey::DescribeCluster => pair!(DescribeClusterRequest, DescribeClusterResponse),
             ApiKey::InitProducerId => pair!(InitProducerIdRequest, InitProducerIdResponse),
+            ApiKey::FindCoordinator => pair!(FindCoordinatorRequest, FindCoordinatorResponse),
+            ApiKey::JoinGroup => pair!(JoinGroupRequest, JoinGroupResponse),
+            ApiKey::SyncGroup => pair!(SyncGroupRequest, SyncGroupResponse),
+            ApiKey::Heartbeat => pair!(HeartbeatRequest, HeartbeatResponse),
+            ApiKey::LeaveGroup => pair!(LeaveGroupRequest, LeaveGroupResponse),
+            ApiKey::OffsetCommit => pair!(OffsetCommitRequest, OffsetCommitResponse),
+            ApiKey::OffsetFetch => pair!(OffsetFetchRequest, OffsetFetchResponse),
+            ApiKey::OffsetDelete => pair!(OffsetDeleteRequest, OffsetDeleteResponse),
+            ApiKey::DescribeGroups => pair!(DescribeGroupsRequest, DescribeGroupsResponse),
+            ApiKey::ListGroups => pair!(ListGroupsRequest, ListGroupsResponse),
+            ApiKey::DeleteGroups => pair!(DeleteGroupsRequest, DeleteGroupsResponse),
             other => panic!("{other:?} is advertised but has no test defaults"),
         }
     }

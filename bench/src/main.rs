@@ -1,10 +1,16 @@
 //! `weir-bench produce`: an open- or closed-loop producer on librdkafka that reports
-//! throughput and produce latency (send → acknowledgement) as JSON.
+//! throughput and produce latency (send → acknowledgement) as JSON; `weir-bench
+//! rebalance`: how long a consumer group takes to absorb a new member.
 //!
 //! ```sh
 //! weir-bench produce --bootstrap 127.0.0.1:9092 --topic bench --partitions 8 \
 //!     --record-bytes 1024 --seconds 20 --in-flight 20000
 //! ```
+
+mod metadata;
+mod null_broker;
+mod rebalance;
+mod s3_server;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +38,14 @@ struct Cli {
 enum Command {
     /// Produce for a while; print throughput and latency percentiles as JSON.
     Produce(ProduceArgs),
+    /// Time a consumer group's absorption of a new member; print it as JSON.
+    Rebalance(rebalance::RebalanceArgs),
+    /// A Kafka listener that acknowledges every Produce without storing it: the ceiling.
+    NullBroker(null_broker::NullBrokerArgs),
+    /// Create many partitions and time full Metadata requests; print it as JSON.
+    Metadata(metadata::MetadataArgs),
+    /// A real S3 HTTP server (s3s-fs, SigV4 checked) on a local directory.
+    S3Server(s3_server::S3ServerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -178,5 +192,9 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Produce(args) => produce(args).await,
+        Command::Rebalance(args) => rebalance::run(args).await,
+        Command::NullBroker(args) => null_broker::run(args).await,
+        Command::Metadata(args) => metadata::run(args).await,
+        Command::S3Server(args) => s3_server::run(args).await,
     }
 }

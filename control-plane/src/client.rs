@@ -1,4 +1,4 @@
-//! A client for agents and tools: the services over one channel, each call
+//! A client for agents and tools: every service over one channel, each call
 //! carrying the token.
 
 use tonic::service::interceptor::InterceptedService;
@@ -7,6 +7,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::auth::BearerToken;
 use crate::error::{Error, Result};
 use crate::proto::agents_client::AgentsClient;
+use crate::proto::groups_client::GroupsClient;
 use crate::proto::index_client::IndexClient;
 use crate::proto::producers_client::ProducersClient;
 use crate::proto::sequencer_client::SequencerClient;
@@ -24,6 +25,7 @@ pub struct ControlPlaneClient {
     pub index: IndexClient<Authed>,
     pub agents: AgentsClient<Authed>,
     pub producers: ProducersClient<Authed>,
+    pub groups: GroupsClient<Authed>,
 }
 
 impl ControlPlaneClient {
@@ -51,6 +53,7 @@ impl ControlPlaneClient {
             index: IndexClient::new(authed()).max_decoding_message_size(MAX_MESSAGE_BYTES),
             agents: AgentsClient::new(authed()),
             producers: ProducersClient::new(authed()),
+            groups: GroupsClient::new(authed()),
         })
     }
 }

@@ -5,6 +5,7 @@
 //! serializable transactions); it keeps standbys from fighting over every commit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,8 @@ pub struct Lease {
     store: Store,
     holder: Arc<str>,
     ttl_ms: i64,
+    /// Until when this instance last took or renewed the lease (0: never).
+    held_until_ms: Arc<AtomicI64>,
 }
 
 impl Lease {
@@ -38,7 +41,14 @@ impl Lease {
             store,
             holder: holder.into(),
             ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            held_until_ms: Arc::new(AtomicI64::new(0)),
         }
+    }
+
+    /// Whether this instance holds the lease, as of its last renewal: no store read,
+    /// for checks on every request (the group coordinator's).
+    pub fn holds(&self) -> bool {
+        self.held_until_ms.load(Ordering::Acquire) > self.store.clock.now_ms()
     }
 
     async fn read(&self, tx: &Transaction, snapshot: bool) -> Result<Option<LeaseRecord>> {
@@ -56,6 +66,16 @@ impl Lease {
 
     /// Takes the lease if it is free, expired or ours, and extends it.
     pub async fn acquire_or_renew(&self) -> Result<LeaseStatus> {
+        let status = self.try_acquire().await?;
+        let until = match status {
+            LeaseStatus::Held { until_ms } => until_ms,
+            LeaseStatus::Standby { .. } => 0,
+        };
+        self.held_until_ms.store(until, Ordering::Release);
+        Ok(status)
+    }
+
+    async fn try_acquire(&self) -> Result<LeaseStatus> {
         self.store
             .db
             .run(|tx| async move {
@@ -102,6 +122,7 @@ impl Lease {
 
     /// Gives the lease up, if held, so a standby can take over without waiting.
     pub async fn release(&self) -> Result<()> {
+        self.held_until_ms.store(0, Ordering::Release);
         self.store
             .db
             .run(|tx| async move {

@@ -1,6 +1,6 @@
 //! Weir's control plane: topic administration, the offset sequencer, index reads and
-//! offset lookups, high-watermark watches, the agent registry and producer ids, served
-//! over gRPC.
+//! offset lookups, high-watermark watches, the agent registry, the consumer-group
+//! coordinator and producer ids, served over gRPC.
 //!
 //! It never sees record bytes: agents upload objects to their bucket and send only the
 //! objects' batch layout here.
@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 mod error;
+pub mod groups;
 pub mod http;
 pub mod index;
 pub mod lease;
@@ -48,6 +49,7 @@ pub use service::ControlPlaneService;
 
 use crate::auth::RequireToken;
 use crate::clock::{Clock, SystemClock};
+use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::lease::Lease;
 use crate::metrics::SequencerMetrics;
 use crate::registry::RegistryConfig;
@@ -73,6 +75,7 @@ pub struct ControlPlaneConfig {
     /// Idle time after which an idempotent producer's state is forgotten (Kafka's
     /// `transactional.id.expiration.ms`, 7 days by default).
     pub producer_state_expiry: Duration,
+    pub groups: GroupConfig,
 }
 
 impl Default for ControlPlaneConfig {
@@ -85,6 +88,7 @@ impl Default for ControlPlaneConfig {
             sequencer: SequencerConfig::default(),
             registry: RegistryConfig::default(),
             producer_state_expiry: Duration::from_secs(7 * 24 * 60 * 60),
+            groups: GroupConfig::default(),
         }
     }
 }
@@ -128,8 +132,10 @@ impl ControlPlane {
             config.sequencer.clone(),
             cancel.clone(),
         );
+        let groups = GroupCoordinator::new(store.clone(), lease.clone(), config.groups.clone());
         let tasks = vec![
             sequencer_task,
+            groups.spawn_ticker(cancel.clone()),
             lease.spawn_renewal(cancel.clone()),
             spawn_janitor(store.clone(), config.registry.clone(), cancel.clone()),
             producers::spawn_expiry(store.clone(), config.producer_state_expiry, cancel.clone()),
@@ -140,6 +146,7 @@ impl ControlPlane {
                 sequencer,
                 hub,
                 registry: config.registry,
+                groups,
             },
             token: config.token,
             registry: Arc::new(registry),
@@ -151,6 +158,10 @@ impl ControlPlane {
     /// For callers in the same process (the playground's agent).
     pub fn sequencer(&self) -> &SequencerHandle {
         &self.service.sequencer
+    }
+
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.service.groups
     }
 
     pub fn store(&self) -> &Store {
@@ -168,6 +179,7 @@ impl ControlPlane {
     /// The gRPC services, each behind the token check.
     pub fn routes(&self) -> tonic::service::Routes {
         use proto::agents_server::AgentsServer;
+        use proto::groups_server::GroupsServer;
         use proto::index_server::IndexServer;
         use proto::sequencer_server::SequencerServer;
         use proto::topics_server::TopicsServer;
@@ -189,6 +201,10 @@ impl ControlPlane {
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             AgentsServer::new(service.clone()),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            GroupsServer::new(service.clone()),
             auth.clone(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(

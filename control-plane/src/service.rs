@@ -10,6 +10,7 @@ use weir_metadata::keyspace::IndexEntry;
 use weir_metadata::{AgentId, ObjectId, Offset, Partition, ProducerId, TopicId};
 
 use crate::error::ItemError;
+use crate::groups::GroupCoordinator;
 use crate::index::{self, OffsetSpec, PartitionOutcome, PartitionRead, Watermarks};
 use crate::producers::{self, ProducerBatch};
 use crate::proto::{self, ErrorCode};
@@ -19,13 +20,14 @@ use crate::store::Store;
 use crate::topics::{self, Topic, TopicOutcome, TopicRef, TopicSpec};
 use crate::watch::{WatermarkHub, WatermarkUpdate};
 
-/// One value serving all the services.
+/// One value serving every service.
 #[derive(Clone, Debug)]
 pub struct ControlPlaneService {
     pub(crate) store: Store,
     pub(crate) sequencer: SequencerHandle,
     pub(crate) hub: WatermarkHub,
     pub(crate) registry: RegistryConfig,
+    pub(crate) groups: GroupCoordinator,
 }
 
 fn topic_message(topic: Topic) -> proto::Topic {
@@ -502,5 +504,99 @@ impl proto::producers_server::Producers for ControlPlaneService {
                 producer_epoch: -1,
             },
         }))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::groups_server::Groups for ControlPlaneService {
+    async fn join_group(
+        &self,
+        request: Request<proto::JoinGroupRequest>,
+    ) -> Result<Response<proto::JoinGroupResponse>, Status> {
+        Ok(Response::new(self.groups.join(request.into_inner()).await?))
+    }
+
+    async fn sync_group(
+        &self,
+        request: Request<proto::SyncGroupRequest>,
+    ) -> Result<Response<proto::SyncGroupResponse>, Status> {
+        Ok(Response::new(self.groups.sync(request.into_inner()).await?))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<proto::GroupHeartbeatRequest>,
+    ) -> Result<Response<proto::GroupHeartbeatResponse>, Status> {
+        let (error, message) = match self.groups.heartbeat(request.into_inner()).await? {
+            Ok(()) => (ErrorCode::None, String::new()),
+            Err(e) => (e.code, e.message),
+        };
+        Ok(Response::new(proto::GroupHeartbeatResponse {
+            error: error as i32,
+            message,
+        }))
+    }
+
+    async fn leave_group(
+        &self,
+        request: Request<proto::LeaveGroupRequest>,
+    ) -> Result<Response<proto::LeaveGroupResponse>, Status> {
+        Ok(Response::new(
+            self.groups.leave(request.into_inner()).await?,
+        ))
+    }
+
+    async fn commit_offsets(
+        &self,
+        request: Request<proto::CommitOffsetsRequest>,
+    ) -> Result<Response<proto::CommitOffsetsResponse>, Status> {
+        Ok(Response::new(
+            self.groups.commit_offsets(request.into_inner()).await?,
+        ))
+    }
+
+    async fn fetch_offsets(
+        &self,
+        request: Request<proto::FetchOffsetsRequest>,
+    ) -> Result<Response<proto::FetchOffsetsResponse>, Status> {
+        let groups = self
+            .groups
+            .fetch_offsets(request.into_inner().groups)
+            .await?;
+        Ok(Response::new(proto::FetchOffsetsResponse { groups }))
+    }
+
+    async fn delete_offsets(
+        &self,
+        request: Request<proto::DeleteOffsetsRequest>,
+    ) -> Result<Response<proto::DeleteOffsetsResponse>, Status> {
+        Ok(Response::new(
+            self.groups.delete_offsets(request.into_inner()).await?,
+        ))
+    }
+
+    async fn describe_groups(
+        &self,
+        request: Request<proto::DescribeGroupsRequest>,
+    ) -> Result<Response<proto::DescribeGroupsResponse>, Status> {
+        let groups = self.groups.describe(request.into_inner().group_ids).await?;
+        Ok(Response::new(proto::DescribeGroupsResponse { groups }))
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<proto::ListGroupsRequest>,
+    ) -> Result<Response<proto::ListGroupsResponse>, Status> {
+        let request = request.into_inner();
+        let groups = self.groups.list(&request.states, &request.types).await?;
+        Ok(Response::new(proto::ListGroupsResponse { groups }))
+    }
+
+    async fn delete_groups(
+        &self,
+        request: Request<proto::DeleteGroupsRequest>,
+    ) -> Result<Response<proto::DeleteGroupsResponse>, Status> {
+        let results = self.groups.delete(request.into_inner().group_ids).await?;
+        Ok(Response::new(proto::DeleteGroupsResponse { results }))
     }
 }

@@ -18,6 +18,9 @@
 //! | `("producer_ids",)`                            | the last producer id allocated (i64 LE) |
 //! | `("producer", producer_id)`                    | [`ProducerRecord`] |
 //! | `("producer_state", topic_id, partition, producer_id)` | [`ProducerStateRecord`] |
+//! | `("group", group_id)`                          | [`GroupRecord`]  |
+//! | `("group_member", group_id, member_id)`        | [`GroupMemberRecord`] |
+//! | `("group_offset", group_id, topic, partition)` | [`CommittedOffset`] |
 //!
 //! Index entries are keyed by their *last* offset, so the entry that holds offset `o`
 //! is the first key at or after `("index", t, p, o)`. The time index holds a key only
@@ -35,8 +38,9 @@ use crate::ids::{AgentId, ObjectId, Offset, Partition, ProducerId, TopicId};
 use crate::transaction::RangeOption;
 
 pub use crate::records::{
-    AgentRecord, CommitResults, IndexEntry, LeaseRecord, ObjectRecord, PartitionRecord,
-    ProducerRecord, ProducerStateRecord, SequenceRange, TopicRecord,
+    AgentRecord, CommitResults, CommittedOffset, GroupMemberRecord, GroupProtocol, GroupRecord,
+    IndexEntry, LeaseRecord, ObjectRecord, PartitionRecord, ProducerRecord, ProducerStateRecord,
+    SequenceRange, TopicRecord,
 };
 
 const TOPIC_NAME: &str = "topic_name";
@@ -51,6 +55,9 @@ const LEASE: &str = "lease";
 const PRODUCER_IDS: &str = "producer_ids";
 const PRODUCER: &str = "producer";
 const PRODUCER_STATE: &str = "producer_state";
+const GROUP: &str = "group";
+const GROUP_MEMBER: &str = "group_member";
+const GROUP_OFFSET: &str = "group_offset";
 
 /// The keys of one Weir cluster.
 #[derive(Clone, Debug)]
@@ -183,6 +190,48 @@ impl Keyspace {
 
     pub fn producer_states_of_topic(&self, topic: TopicId) -> RangeOption {
         self.range(&(PRODUCER_STATE, topic.0))
+    }
+
+    pub fn group(&self, group: &str) -> Vec<u8> {
+        self.key(&(GROUP, group))
+    }
+
+    pub fn groups(&self) -> RangeOption {
+        self.range(&(GROUP,))
+    }
+
+    /// The group id of a key in [`Keyspace::groups`].
+    pub fn group_of_key(&self, key: &[u8]) -> Result<String> {
+        let (_, group): (String, String) = self.unpack(key)?;
+        Ok(group)
+    }
+
+    pub fn group_member(&self, group: &str, member: &str) -> Vec<u8> {
+        self.key(&(GROUP_MEMBER, group, member))
+    }
+
+    pub fn group_members(&self, group: &str) -> RangeOption {
+        self.range(&(GROUP_MEMBER, group))
+    }
+
+    pub fn group_offset(&self, group: &str, topic: &str, partition: Partition) -> Vec<u8> {
+        self.key(&(GROUP_OFFSET, group, topic, partition.0))
+    }
+
+    /// Every committed offset of a group.
+    pub fn group_offsets(&self, group: &str) -> RangeOption {
+        self.range(&(GROUP_OFFSET, group))
+    }
+
+    /// A group's committed offsets for one topic.
+    pub fn group_topic_offsets(&self, group: &str, topic: &str) -> RangeOption {
+        self.range(&(GROUP_OFFSET, group, topic))
+    }
+
+    /// The topic and partition of a key in [`Keyspace::group_offsets`].
+    pub fn group_offset_of_key(&self, key: &[u8]) -> Result<(String, Partition)> {
+        let (_, _, topic, partition): (String, String, String, i32) = self.unpack(key)?;
+        Ok((topic, Partition(partition)))
     }
 }
 

@@ -1,5 +1,6 @@
-//! librdkafka (the `rdkafka` crate) configured for what Weir serves today: no consumer
-//! groups (consumers `assign`), no idempotent producers.
+//! librdkafka (the `rdkafka` crate) set up for the end-to-end tests: producers with
+//! acks=all, and consumers that `assign` partitions (tests/kafka_groups.rs has its own
+//! group members).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@
 
 pub mod kafka;
 pub mod process;
+pub mod protocol;
 pub mod proxy;
 pub mod s3;
 pub mod scenarios;

@@ -4,11 +4,14 @@ pub mod api_versions;
 pub mod configs;
 pub mod describe_cluster;
 pub mod fetch;
+pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod topics;
+
+use std::net::SocketAddr;
 
 use kafka_protocol::messages::{RequestHeader, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -36,10 +39,12 @@ pub async fn admit(ctx: &Context, body: RequestKind) -> Admitted {
 pub async fn dispatch(
     ctx: &Context,
     header: &RequestHeader,
+    peer: SocketAddr,
     version: i16,
     admitted: Admitted,
 ) -> Option<ResponseKind> {
     let client_id = header.client_id.as_deref();
+    let caller = groups::Caller { client_id, peer };
     let body = match admitted {
         Admitted::Produce(prepared) => return produce::answer(ctx, prepared).await.map(Into::into),
         Admitted::Request(body) => *body,
@@ -55,6 +60,19 @@ pub async fn dispatch(
         RequestKind::DescribeConfigs(r) => configs::describe(ctx, r).await.into(),
         RequestKind::DescribeCluster(_) => describe_cluster::handle(ctx, client_id).await.into(),
         RequestKind::InitProducerId(r) => init_producer_id::handle(ctx, r).await.into(),
+        RequestKind::FindCoordinator(r) => groups::find_coordinator(ctx, caller, version, r)
+            .await
+            .into(),
+        RequestKind::JoinGroup(r) => groups::join(ctx, caller, version, r).await.into(),
+        RequestKind::SyncGroup(r) => groups::sync(ctx, r).await.into(),
+        RequestKind::Heartbeat(r) => groups::heartbeat(ctx, r).await.into(),
+        RequestKind::LeaveGroup(r) => groups::leave(ctx, version, r).await.into(),
+        RequestKind::OffsetCommit(r) => groups::offset_commit(ctx, r).await.into(),
+        RequestKind::OffsetFetch(r) => groups::offset_fetch(ctx, version, r).await.into(),
+        RequestKind::OffsetDelete(r) => groups::offset_delete(ctx, r).await.into(),
+        RequestKind::DescribeGroups(r) => groups::describe(ctx, r).await.into(),
+        RequestKind::ListGroups(r) => groups::list(ctx, r).await.into(),
+        RequestKind::DeleteGroups(r) => groups::delete(ctx, r).await.into(),
         other => {
             // The version table admits only the APIs above; reaching here is a bug.
             tracing::error!(request = ?std::mem::discriminant(&other), "no handler for an admitted API");

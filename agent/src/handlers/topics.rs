@@ -36,6 +36,20 @@ pub fn kafka_error(code: i32) -> ResponseError {
         ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
         ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
         ErrorCode::ProducerFenced => ResponseError::ProducerFenced,
+        ErrorCode::InvalidGroupId => ResponseError::InvalidGroupId,
+        ErrorCode::UnknownMemberId => ResponseError::UnknownMemberId,
+        ErrorCode::IllegalGeneration => ResponseError::IllegalGeneration,
+        ErrorCode::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        ErrorCode::MemberIdRequired => ResponseError::MemberIdRequired,
+        ErrorCode::FencedInstanceId => ResponseError::FencedInstanceId,
+        ErrorCode::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        ErrorCode::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        ErrorCode::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        ErrorCode::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        ErrorCode::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        ErrorCode::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        ErrorCode::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        ErrorCode::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
     }
 }
 
