@@ -7,6 +7,7 @@
 //!     --record-bytes 1024 --seconds 20 --in-flight 20000
 //! ```
 
+mod e2e;
 mod metadata;
 mod null_broker;
 mod rebalance;
@@ -46,6 +47,8 @@ enum Command {
     Metadata(metadata::MetadataArgs),
     /// A real S3 HTTP server (s3s-fs, SigV4 checked) on a local directory.
     S3Server(s3_server::S3ServerArgs),
+    /// End-to-end latency (send -> consumed) at a fixed rate; print it as JSON.
+    E2e(e2e::E2eArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -196,5 +199,6 @@ async fn main() -> anyhow::Result<()> {
         Command::NullBroker(args) => null_broker::run(args).await,
         Command::Metadata(args) => metadata::run(args).await,
         Command::S3Server(args) => s3_server::run(args).await,
+        Command::E2e(args) => e2e::run(args).await,
     }
 }
