@@ -141,6 +141,11 @@ struct PlaygroundArgs {
     #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:9092")]
     listen: SocketAddr,
 
+    /// host:port that clients are told to connect to, when they reach the playground
+    /// through something in between (a proxy, a port forward) [default: --listen].
+    #[arg(long, env = "WEIR_ADVERTISE")]
+    advertise: Option<String>,
+
     /// Do not create unknown topics when clients ask for them.
     #[arg(long, env = "WEIR_NO_AUTO_CREATE_TOPICS")]
     no_auto_create_topics: bool,
@@ -238,6 +243,10 @@ struct ControlPlaneArgs {
     #[arg(long, env = "WEIR_LEASE_TTL_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_ttl_secs: u64,
 
+    /// Seconds an idempotent producer's state is kept after its last use (Kafka's
+    /// transactional.id.expiration.ms; 7 days).
+    #[arg(long, env = "WEIR_PRODUCER_STATE_EXPIRY_SECS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    producer_state_expiry_secs: u64,
     #[command(flatten)]
     groups: GroupArgs,
 }
@@ -285,6 +294,7 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         instance,
         token: args.token.clone().filter(|t| !t.is_empty()),
         lease_ttl: Duration::from_secs(args.lease_ttl_secs),
+        producer_state_expiry: Duration::from_secs(args.producer_state_expiry_secs),
         groups: args.groups.config()?,
         ..ControlPlaneConfig::default()
     };
@@ -423,7 +433,10 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     let kafka = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen for Kafka clients on {}", args.listen))?;
-    let advertise = kafka.local_addr()?.to_string();
+    let advertise = match &args.advertise {
+        Some(advertise) => advertise.clone(),
+        None => kafka.local_addr()?.to_string(),
+    };
     let config = agent_config(
         &args.batching,
         advertise.clone(),

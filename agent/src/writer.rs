@@ -434,6 +434,8 @@ fn ack(result: proto::BatchResult) -> Ack {
             ResponseError::UnknownTopicOrPartition
         }
         ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
+        ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
+        ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
         _ => ResponseError::UnknownServerError,
     };
     Err(Rejected::new(kafka, result.message))

@@ -111,6 +111,10 @@ struct ProduceArgs {
     /// librdkafka linger.ms.
     #[arg(long, default_value_t = 5)]
     linger_ms: u64,
+    /// Produce as an idempotent producer (enable.idempotence=true), to measure what the
+    /// sequence check costs.
+    #[arg(long)]
+    idempotence: bool,
     /// A label for the JSON output (the system under test).
     #[arg(long, default_value = "weir")]
     label: String,
@@ -146,7 +150,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         .set("acks", &args.acks)
         .set("compression.type", &args.compression)
         .set("linger.ms", args.linger_ms.to_string())
-        .set("enable.idempotence", "false")
+        .set("enable.idempotence", args.idempotence.to_string())
         .set("queue.buffering.max.messages", "1000000")
         .set("message.timeout.ms", "60000")
         .create()
@@ -214,7 +218,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         "workload": {
             "record_bytes": args.record_bytes, "partitions": args.partitions, "acks": args.acks,
             "compression": args.compression, "in_flight": args.in_flight, "rate": args.rate,
-            "linger_ms": args.linger_ms, "seconds": args.seconds,
+            "linger_ms": args.linger_ms, "seconds": args.seconds, "idempotence": args.idempotence,
         },
         "records_acked": acked,
         "errors": errors.load(std::sync::atomic::Ordering::Relaxed),

@@ -65,6 +65,7 @@ fn object(topic: TopicId, partitions: i32) -> ObjectCommit {
             length: 1024,
             record_count: 10,
             max_timestamp: 1_700_000_000_000,
+            producer: None,
         })
         .collect();
     ObjectCommit {

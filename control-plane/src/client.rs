@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::proto::agents_client::AgentsClient;
 use crate::proto::groups_client::GroupsClient;
 use crate::proto::index_client::IndexClient;
+use crate::proto::producers_client::ProducersClient;
 use crate::proto::sequencer_client::SequencerClient;
 use crate::proto::topics_client::TopicsClient;
 
@@ -23,6 +24,7 @@ pub struct ControlPlaneClient {
     pub sequencer: SequencerClient<Authed>,
     pub index: IndexClient<Authed>,
     pub agents: AgentsClient<Authed>,
+    pub producers: ProducersClient<Authed>,
     pub groups: GroupsClient<Authed>,
 }
 
@@ -50,6 +52,7 @@ impl ControlPlaneClient {
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             index: IndexClient::new(authed()).max_decoding_message_size(MAX_MESSAGE_BYTES),
             agents: AgentsClient::new(authed()),
+            producers: ProducersClient::new(authed()),
             groups: GroupsClient::new(authed()),
         })
     }

@@ -1,6 +1,6 @@
 //! Weir's control plane: topic administration, the offset sequencer, index reads and
-//! offset lookups, high-watermark watches, the agent registry and the consumer-group
-//! coordinator, served over gRPC.
+//! offset lookups, high-watermark watches, the agent registry, the consumer-group
+//! coordinator and producer ids, served over gRPC.
 //!
 //! It never sees record bytes: agents upload objects to their bucket and send only the
 //! objects' batch layout here.
@@ -14,6 +14,7 @@ pub mod http;
 pub mod index;
 pub mod lease;
 pub mod metrics;
+pub mod producers;
 pub mod registry;
 pub mod sequencer;
 mod service;
@@ -71,6 +72,9 @@ pub struct ControlPlaneConfig {
     pub lease_ttl: Duration,
     pub sequencer: SequencerConfig,
     pub registry: RegistryConfig,
+    /// Idle time after which an idempotent producer's state is forgotten (Kafka's
+    /// `transactional.id.expiration.ms`, 7 days by default).
+    pub producer_state_expiry: Duration,
     pub groups: GroupConfig,
 }
 
@@ -83,6 +87,7 @@ impl Default for ControlPlaneConfig {
             lease_ttl: Duration::from_secs(10),
             sequencer: SequencerConfig::default(),
             registry: RegistryConfig::default(),
+            producer_state_expiry: Duration::from_secs(7 * 24 * 60 * 60),
             groups: GroupConfig::default(),
         }
     }
@@ -133,6 +138,7 @@ impl ControlPlane {
             groups.spawn_ticker(cancel.clone()),
             lease.spawn_renewal(cancel.clone()),
             spawn_janitor(store.clone(), config.registry.clone(), cancel.clone()),
+            producers::spawn_expiry(store.clone(), config.producer_state_expiry, cancel.clone()),
         ];
         Ok(ControlPlane {
             service: ControlPlaneService {
@@ -199,6 +205,10 @@ impl ControlPlane {
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             GroupsServer::new(service.clone()),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            proto::producers_server::ProducersServer::new(service.clone()),
             auth,
         ))
     }

@@ -3,9 +3,13 @@
 //! Concurrent `CommitObject` calls queue on a bounded channel; the sequencer task takes
 //! whatever has queued while the previous transaction was committing and commits it as
 //! one metadata transaction (group commit), so the cost of a durable commit is shared.
-//! For each batch, in order: the topic and partition must exist, the base offset is the
-//! partition's high watermark, which then grows by the batch's record count. Contiguous
-//! batches of one partition in one object share one index entry.
+//! For each batch, in order: the topic and partition must exist; a batch of an
+//! idempotent producer passes the sequence check (see [`crate::producers`]), and a retry
+//! of a batch already appended is answered with its first offset and appended nothing;
+//! the base offset is the partition's high watermark, which then grows by the batch's
+//! record count. Contiguous batches of one partition in one object share one index
+//! entry. The producer state lives in the same transaction as the offsets, so the check
+//! and the append cannot part ways.
 //!
 //! A commit is idempotent by object id: the object's record and its per-batch answers
 //! are written in the same transaction, so a retry after an unknown result (by the
@@ -20,12 +24,15 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use weir_metadata::keyspace::{self, CommitResults, IndexEntry, ObjectRecord, PartitionRecord};
-use weir_metadata::{ObjectId, Offset, Partition, TopicId, Transaction};
+use weir_metadata::keyspace::{
+    self, CommitResults, IndexEntry, ObjectRecord, PartitionRecord, ProducerStateRecord,
+};
+use weir_metadata::{ObjectId, Offset, Partition, ProducerId, TopicId, Transaction};
 
 use crate::error::{Error, ErrorKind, ItemError, Result};
 use crate::lease::Lease;
 use crate::metrics::SequencerMetrics;
+use crate::producers::{self, PartitionProducer, ProducerBatch, Verdict};
 use crate::proto::ErrorCode;
 use crate::store::{Store, topic_by_id};
 use crate::watch::{Advance, WatermarkHub};
@@ -64,6 +71,8 @@ pub struct BatchRef {
     pub length: u32,
     pub record_count: i32,
     pub max_timestamp: i64,
+    /// Set for a batch of an idempotent producer (producer id `>= 0`).
+    pub producer: Option<ProducerBatch>,
 }
 
 /// An uploaded object to commit.
@@ -217,7 +226,8 @@ impl Sequencer {
                 for commit in commits {
                     outcomes.push(commit_object(&tx, store, &mut group, commit).await?);
                 }
-                Ok::<_, Error>((outcomes, group.finish(&tx, store)))
+                let now_ms = store.clock.now_ms();
+                Ok::<_, Error>((outcomes, group.finish(&tx, store, now_ms)))
             })
             .await?;
         self.hub.publish(advances);
@@ -225,11 +235,20 @@ impl Sequencer {
     }
 }
 
-/// Topics and partition states read by one group transaction.
+type ProducerKey = (TopicId, Partition, ProducerId);
+
+/// Topics, partition states and producer states read by one group transaction.
 #[derive(Default)]
 struct GroupState {
     topics: HashMap<TopicId, Option<i32>>,
     partitions: BTreeMap<(TopicId, Partition), PartitionRecord>,
+    /// Read on first use; `changed` once a batch of that producer was appended.
+    producers: BTreeMap<ProducerKey, ProducerSlot>,
+}
+
+struct ProducerSlot {
+    state: Option<PartitionProducer>,
+    changed: bool,
 }
 
 impl GroupState {
@@ -275,8 +294,45 @@ impl GroupState {
         }
     }
 
-    /// Writes the partitions this group advanced; returns their new watermarks.
-    fn finish(self, tx: &Transaction, store: &Store) -> Vec<Advance> {
+    /// The producer's state on the batch's partition, read from the store on first use.
+    async fn producer(
+        &mut self,
+        tx: &Transaction,
+        store: &Store,
+        key: ProducerKey,
+    ) -> Result<&mut ProducerSlot> {
+        use std::collections::btree_map::Entry;
+        match self.producers.entry(key) {
+            Entry::Occupied(entry) => Ok(entry.into_mut()),
+            Entry::Vacant(entry) => {
+                let (topic, partition, id) = key;
+                let key = store.ks.producer_state(topic, partition, id);
+                let state = match tx.get(&key).await? {
+                    Some(value) => {
+                        let record: ProducerStateRecord = keyspace::decode(&key, &value)?;
+                        Some(PartitionProducer::from_record(&key, &record)?)
+                    }
+                    None => None,
+                };
+                Ok(entry.insert(ProducerSlot {
+                    state,
+                    changed: false,
+                }))
+            }
+        }
+    }
+
+    /// Writes the partitions this group advanced and the producer states it changed;
+    /// returns the partitions' new watermarks.
+    fn finish(self, tx: &Transaction, store: &Store, now_ms: i64) -> Vec<Advance> {
+        for ((topic, partition, id), slot) in &self.producers {
+            if let (true, Some(state)) = (slot.changed, &slot.state) {
+                tx.set(
+                    &store.ks.producer_state(*topic, *partition, *id),
+                    &keyspace::encode(&state.to_record(now_ms)),
+                );
+            }
+        }
         self.partitions
             .into_iter()
             .map(|((topic, partition), record)| {
@@ -327,43 +383,22 @@ async fn commit_object(
     let mut outcomes = Vec::with_capacity(commit.batches.len());
     let mut runs: Vec<Run> = Vec::new();
     for batch in &commit.batches {
-        let outcome = match check_batch(tx, store, group, commit, batch).await? {
-            Err(e) => Err(e),
-            Ok(()) => {
-                let state = group
-                    .partition(tx, store, batch.topic, batch.partition)
-                    .await?;
-                let base = state.high_watermark;
-                state.high_watermark += i64::from(batch.record_count);
-                match runs.last_mut() {
-                    Some(run)
-                        if run.topic == batch.topic
-                            && run.partition == batch.partition
-                            && run.end() == batch.position
-                            && run.last_offset().0 + 1 == base =>
-                    {
-                        run.entry.length += u64::from(batch.length);
-                        run.entry.record_count += i64::from(batch.record_count);
-                        run.entry.max_timestamp = run.entry.max_timestamp.max(batch.max_timestamp);
-                        run.entry.batch_count += 1;
-                    }
-                    _ => runs.push(Run {
-                        topic: batch.topic,
-                        partition: batch.partition,
-                        entry: IndexEntry {
-                            object_id: commit.object.to_bytes().to_vec(),
-                            position: batch.position,
-                            length: u64::from(batch.length),
-                            base_offset: base,
-                            record_count: i64::from(batch.record_count),
-                            max_timestamp: batch.max_timestamp,
-                            batch_count: 1,
-                            object_size: commit.size,
-                        },
-                    }),
+        let verdict = match check_batch(tx, store, group, commit, batch).await? {
+            Err(e) => Verdict::Reject(e),
+            Ok(()) => match batch.producer {
+                Some(producer) if producer.id.0 >= 0 => {
+                    let key = (batch.topic, batch.partition, producer.id);
+                    let slot = group.producer(tx, store, key).await?;
+                    producers::check(slot.state.as_ref(), producer, batch.record_count)
                 }
-                Ok(Offset(base))
-            }
+                _ => Verdict::Append,
+            },
+        };
+        let outcome = match verdict {
+            Verdict::Reject(e) => Err(e),
+            // A retry: the first copy holds the records; this one gets no index entry.
+            Verdict::Duplicate(offset) => Ok(offset),
+            Verdict::Append => Ok(append(tx, store, group, commit, batch, &mut runs).await?),
         };
         outcomes.push(outcome);
     }
@@ -413,6 +448,62 @@ async fn commit_object(
         );
     }
     Ok(outcomes)
+}
+
+/// Gives a batch the partition's next offsets, extends the object's runs, and records
+/// the batch in its producer's state.
+async fn append(
+    tx: &Transaction,
+    store: &Store,
+    group: &mut GroupState,
+    commit: &ObjectCommit,
+    batch: &BatchRef,
+    runs: &mut Vec<Run>,
+) -> Result<Offset> {
+    let state = group
+        .partition(tx, store, batch.topic, batch.partition)
+        .await?;
+    let base = state.high_watermark;
+    state.high_watermark += i64::from(batch.record_count);
+    match runs.last_mut() {
+        Some(run)
+            if run.topic == batch.topic
+                && run.partition == batch.partition
+                && run.end() == batch.position
+                && run.last_offset().0 + 1 == base =>
+        {
+            run.entry.length += u64::from(batch.length);
+            run.entry.record_count += i64::from(batch.record_count);
+            run.entry.max_timestamp = run.entry.max_timestamp.max(batch.max_timestamp);
+            run.entry.batch_count += 1;
+        }
+        _ => runs.push(Run {
+            topic: batch.topic,
+            partition: batch.partition,
+            entry: IndexEntry {
+                object_id: commit.object.to_bytes().to_vec(),
+                position: batch.position,
+                length: u64::from(batch.length),
+                base_offset: base,
+                record_count: i64::from(batch.record_count),
+                max_timestamp: batch.max_timestamp,
+                batch_count: 1,
+                object_size: commit.size,
+            },
+        }),
+    }
+    if let Some(producer) = batch.producer.filter(|p| p.id.0 >= 0) {
+        let key = (batch.topic, batch.partition, producer.id);
+        let slot = group.producer(tx, store, key).await?;
+        slot.state = Some(producers::appended(
+            slot.state.take(),
+            producer,
+            batch.record_count,
+            Offset(base),
+        ));
+        slot.changed = true;
+    }
+    Ok(Offset(base))
 }
 
 /// Checks one batch against the topic, the partition and the object.

@@ -7,11 +7,12 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use weir_metadata::keyspace::IndexEntry;
-use weir_metadata::{AgentId, ObjectId, Offset, Partition, TopicId};
+use weir_metadata::{AgentId, ObjectId, Offset, Partition, ProducerId, TopicId};
 
 use crate::error::ItemError;
 use crate::groups::GroupCoordinator;
 use crate::index::{self, OffsetSpec, PartitionOutcome, PartitionRead, Watermarks};
+use crate::producers::{self, ProducerBatch};
 use crate::proto::{self, ErrorCode};
 use crate::registry::{self, RegistryConfig};
 use crate::sequencer::{BatchRef, ObjectCommit, SequencerHandle};
@@ -182,6 +183,7 @@ impl proto::sequencer_server::Sequencer for ControlPlaneService {
                 length: b.length,
                 record_count: b.record_count,
                 max_timestamp: b.max_timestamp,
+                producer: producer_batch(&b),
             })
             .collect();
         let commit = ObjectCommit {
@@ -483,6 +485,53 @@ impl proto::agents_server::Agents for ControlPlaneService {
                     version: a.version,
                 })
                 .collect(),
+        }))
+    }
+}
+
+/// The producer fields of a batch, when an idempotent producer sent it. An epoch outside
+/// i16 cannot come from a Kafka batch header; such a batch is treated as having none.
+fn producer_batch(batch: &proto::BatchRef) -> Option<ProducerBatch> {
+    let epoch = i16::try_from(batch.producer_epoch).ok()?;
+    (batch.producer_id >= 0).then_some(ProducerBatch {
+        id: ProducerId(batch.producer_id),
+        epoch,
+        base_sequence: batch.base_sequence,
+    })
+}
+
+#[tonic::async_trait]
+impl proto::producers_server::Producers for ControlPlaneService {
+    async fn init_producer_id(
+        &self,
+        request: Request<proto::InitProducerIdRequest>,
+    ) -> Result<Response<proto::InitProducerIdResponse>, Status> {
+        let request = request.into_inner();
+        let current = if request.producer_id >= 0 {
+            let epoch = i16::try_from(request.producer_epoch).map_err(|_| {
+                Status::invalid_argument(format!(
+                    "producer epoch {} is outside Kafka's i16 range",
+                    request.producer_epoch
+                ))
+            })?;
+            Some((ProducerId(request.producer_id), epoch))
+        } else {
+            None
+        };
+        let outcome = producers::init_producer_id(&self.store, current).await?;
+        Ok(Response::new(match outcome {
+            Ok((id, epoch)) => proto::InitProducerIdResponse {
+                error: ErrorCode::None as i32,
+                message: String::new(),
+                producer_id: id.0,
+                producer_epoch: i32::from(epoch),
+            },
+            Err(e) => proto::InitProducerIdResponse {
+                error: e.code as i32,
+                message: e.message,
+                producer_id: -1,
+                producer_epoch: -1,
+            },
         }))
     }
 }

@@ -233,7 +233,7 @@ pub async fn list_topics(store: &Store) -> Result<Vec<Topic>> {
         })
 }
 
-/// Deletes topics with their partitions and index. Their objects' bytes are left to
+/// Deletes topics with their partitions, index and producer states. Their objects' bytes are left to
 /// garbage collection.
 pub async fn delete_topics(store: &Store, topics: &[TopicRef]) -> Result<Vec<TopicOutcome>> {
     let mut results = Vec::with_capacity(topics.len());
@@ -250,6 +250,7 @@ pub async fn delete_topics(store: &Store, topics: &[TopicRef]) -> Result<Vec<Top
                         ks.partitions(topic.id),
                         ks.index_of_topic(topic.id),
                         ks.time_of_topic(topic.id),
+                        ks.producer_states_of_topic(topic.id),
                     ] {
                         tx.clear_range(&range.begin, &range.end);
                     }

@@ -17,6 +17,11 @@ pub struct Partition(pub i32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Offset(pub i64);
 
+/// An idempotent producer's id, allocated by the control plane; Kafka's `producerId`
+/// (`-1` in a batch means no idempotent producer, so valid ids are `>= 0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProducerId(pub i64);
+
 /// An uploaded object, named by a ULID (time-ordered, unique without coordination).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId(pub Ulid);
@@ -97,4 +102,4 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(TopicId, Partition, Offset, ObjectId, AgentId);
+display_inner!(TopicId, Partition, Offset, ObjectId, AgentId, ProducerId);

@@ -15,6 +15,9 @@
 //! | `("object_results", object_id, chunk)`         | [`CommitResults`] |
 //! | `("agent", agent_id)`                          | [`AgentRecord`]  |
 //! | `("lease", name)`                              | [`LeaseRecord`]  |
+//! | `("producer_ids",)`                            | the last producer id allocated (i64 LE) |
+//! | `("producer", producer_id)`                    | [`ProducerRecord`] |
+//! | `("producer_state", topic_id, partition, producer_id)` | [`ProducerStateRecord`] |
 //! | `("group", group_id)`                          | [`GroupRecord`]  |
 //! | `("group_member", group_id, member_id)`        | [`GroupMemberRecord`] |
 //! | `("group_offset", group_id, topic, partition)` | [`CommittedOffset`] |
@@ -23,17 +26,21 @@
 //! is the first key at or after `("index", t, p, o)`. The time index holds a key only
 //! when an entry raises the partition's largest timestamp, so the first key at or after
 //! `("time", t, p, ts)` names the first entry with a timestamp `>= ts`.
+//!
+//! Producer states sort under their topic, so deleting a topic clears them with one
+//! range, and the expiry pass pages through all of them in one range.
 
 use foundationdb_tuple::{Subspace, TuplePack, TupleUnpack, Uuid};
 use prost::Message;
 
 use crate::error::{Error, Result};
-use crate::ids::{AgentId, ObjectId, Offset, Partition, TopicId};
+use crate::ids::{AgentId, ObjectId, Offset, Partition, ProducerId, TopicId};
 use crate::transaction::RangeOption;
 
 pub use crate::records::{
     AgentRecord, CommitResults, CommittedOffset, GroupMemberRecord, GroupProtocol, GroupRecord,
-    IndexEntry, LeaseRecord, ObjectRecord, PartitionRecord, TopicRecord,
+    IndexEntry, LeaseRecord, ObjectRecord, PartitionRecord, ProducerRecord, ProducerStateRecord,
+    SequenceRange, TopicRecord,
 };
 
 const TOPIC_NAME: &str = "topic_name";
@@ -45,6 +52,9 @@ const OBJECT: &str = "object";
 const OBJECT_RESULTS: &str = "object_results";
 const AGENT: &str = "agent";
 const LEASE: &str = "lease";
+const PRODUCER_IDS: &str = "producer_ids";
+const PRODUCER: &str = "producer";
+const PRODUCER_STATE: &str = "producer_state";
 const GROUP: &str = "group";
 const GROUP_MEMBER: &str = "group_member";
 const GROUP_OFFSET: &str = "group_offset";
@@ -156,6 +166,32 @@ impl Keyspace {
         self.key(&(LEASE, name))
     }
 
+    /// The counter of producer ids: the last one allocated.
+    pub fn producer_ids(&self) -> Vec<u8> {
+        self.key(&(PRODUCER_IDS,))
+    }
+
+    pub fn producer(&self, id: ProducerId) -> Vec<u8> {
+        self.key(&(PRODUCER, id.0))
+    }
+
+    pub fn producers(&self) -> RangeOption {
+        self.range(&(PRODUCER,))
+    }
+
+    pub fn producer_state(&self, topic: TopicId, partition: Partition, id: ProducerId) -> Vec<u8> {
+        self.key(&(PRODUCER_STATE, topic.0, partition.0, id.0))
+    }
+
+    /// Every producer state, of every topic.
+    pub fn producer_states(&self) -> RangeOption {
+        self.range(&(PRODUCER_STATE,))
+    }
+
+    pub fn producer_states_of_topic(&self, topic: TopicId) -> RangeOption {
+        self.range(&(PRODUCER_STATE, topic.0))
+    }
+
     pub fn group(&self, group: &str) -> Vec<u8> {
         self.key(&(GROUP, group))
     }
@@ -247,6 +283,23 @@ mod tests {
             ks.index_entry_last_offset(&keys[4]).expect("decodes"),
             Offset(1 << 40)
         );
+    }
+
+    #[test]
+    fn producer_keys_stay_apart() {
+        let ks = Keyspace::new("test");
+        let topic = TopicId::random();
+        let state = ks.producer_state(topic, Partition(0), ProducerId(7));
+        let of_topic = ks.producer_states_of_topic(topic);
+        assert!(of_topic.begin <= state && state < of_topic.end);
+        let all = ks.producer_states();
+        assert!(all.begin <= of_topic.begin && of_topic.end <= all.end);
+        // ("producer", id) must not fall inside ("producer_state", ...) nor the reverse.
+        let producer = ks.producer(ProducerId(7));
+        assert!(producer < all.begin || producer >= all.end);
+        let producers = ks.producers();
+        assert!(state < producers.begin || state >= producers.end);
+        assert!(ks.producer_ids() < producers.begin || ks.producer_ids() >= producers.end);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod kafka;
 pub mod process;
 pub mod protocol;
+pub mod proxy;
 pub mod s3;
 pub mod scenarios;
 pub mod tools;

@@ -128,14 +128,26 @@ fn put_varint_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// A RecordBatch v2 (magic 2, uncompressed, no producer id) of (key, value) records
 /// with timestamps `timestamp`, `timestamp + 1`, …, with a correct CRC32C.
 pub fn record_batch(records: &[(&[u8], &[u8])], timestamp: i64) -> Vec<u8> {
+    idempotent_record_batch(records, timestamp, -1, -1, -1)
+}
+
+/// Like [`record_batch`], from an idempotent producer: its id, epoch and the sequence
+/// of the first record.
+pub fn idempotent_record_batch(
+    records: &[(&[u8], &[u8])],
+    timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Vec<u8> {
     let mut body = Vec::new(); // attributes .. end: what the CRC covers
     body.extend_from_slice(&0i16.to_be_bytes()); // attributes
     body.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes()); // lastOffsetDelta
     body.extend_from_slice(&timestamp.to_be_bytes()); // baseTimestamp
     body.extend_from_slice(&(timestamp + records.len() as i64 - 1).to_be_bytes()); // maxTimestamp
-    body.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
-    body.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
-    body.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+    body.extend_from_slice(&producer_id.to_be_bytes());
+    body.extend_from_slice(&producer_epoch.to_be_bytes());
+    body.extend_from_slice(&base_sequence.to_be_bytes());
     body.extend_from_slice(&(records.len() as i32).to_be_bytes());
     for (i, (key, value)) in records.iter().enumerate() {
         let mut record = Vec::new();
@@ -174,6 +186,32 @@ pub fn produce_v3(correlation_id: i32, topic: &str, partition: i32, records: &[u
     body.extend_from_slice(&(records.len() as i32).to_be_bytes());
     body.extend_from_slice(records);
     frame(&body)
+}
+
+/// An InitProducerId v0 request frame without a transactional id.
+pub fn init_producer_id_v0(correlation_id: i32) -> Vec<u8> {
+    let mut body = request_header(22, 0, correlation_id);
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // transactional_id: null
+    body.extend_from_slice(&60_000i32.to_be_bytes()); // transaction_timeout_ms
+    frame(&body)
+}
+
+/// Decodes an InitProducerId v0 response: correlation id, error code, producer id and
+/// epoch.
+pub fn parse_init_producer_id_v0(frame: &[u8]) -> (i32, i16, i64, i16) {
+    let mut r = Reader {
+        bytes: frame,
+        at: 0,
+    };
+    let correlation_id = r.i32();
+    let _throttle = r.i32();
+    let answer = (correlation_id, r.i16(), r.i64(), r.i16());
+    assert_eq!(
+        r.at,
+        frame.len(),
+        "the InitProducerId v0 response has no trailing bytes"
+    );
+    answer
 }
 
 /// One partition's answer in a Produce response.

@@ -5,6 +5,7 @@ pub mod configs;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod groups;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -58,6 +59,7 @@ pub async fn dispatch(
         RequestKind::CreatePartitions(r) => topics::create_partitions(ctx, r).await.into(),
         RequestKind::DescribeConfigs(r) => configs::describe(ctx, r).await.into(),
         RequestKind::DescribeCluster(_) => describe_cluster::handle(ctx, client_id).await.into(),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(ctx, r).await.into(),
         RequestKind::FindCoordinator(r) => groups::find_coordinator(ctx, caller, version, r)
             .await
             .into(),

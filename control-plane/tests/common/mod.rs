@@ -102,6 +102,7 @@ pub(crate) fn batch(
         length,
         record_count: records,
         max_timestamp: max_ts,
+        producer: None,
     }
 }
 
