@@ -17,12 +17,6 @@ use support::Playground;
 use support::kafka::{self, Record};
 use support::s3::S3;
 
-/// Whether the producers of these tests are idempotent. Idempotent producers are being
-/// built on another branch; until they are merged this stays `false` and the tests
-/// check no loss only. Flip it to `true` once they are: then librdkafka's retries must
-/// not write a record twice, and the tests check that too.
-const IDEMPOTENT_PRODUCERS: bool = false;
-
 const PARTITIONS: i32 = 4;
 
 fn env_refs<'a>(envs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -40,7 +34,9 @@ fn record(i: usize) -> Record {
 
 fn producer(bootstrap: &str, message_timeout_ms: u32) -> FutureProducer {
     kafka::producer_config(bootstrap)
-        .set("enable.idempotence", IDEMPOTENT_PRODUCERS.to_string())
+        // librdkafka retries what failed; idempotence must keep every retry from
+        // writing a record twice.
+        .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", message_timeout_ms.to_string())
         .create()
@@ -57,7 +53,7 @@ fn read_all(bootstrap: &str, topic: &str) -> BTreeMap<i32, Vec<kafka::Consumed>>
 }
 
 /// Every acknowledged record is at its acknowledged offset; offsets are dense; every
-/// record read is one that was sent; with idempotent producers, none is there twice.
+/// record read is one that was sent, and none is there twice.
 fn assert_acknowledged_are_readable(
     consumed: &BTreeMap<i32, Vec<kafka::Consumed>>,
     acknowledged: &HashMap<(i32, i64), Record>,
@@ -77,13 +73,11 @@ fn assert_acknowledged_are_readable(
                 "partition {partition} offset {} holds a record nobody sent",
                 c.offset
             );
-            if IDEMPOTENT_PRODUCERS {
-                assert!(
-                    seen.insert(&c.record),
-                    "partition {partition} offset {}: a record written twice despite idempotence",
-                    c.offset
-                );
-            }
+            assert!(
+                seen.insert(&c.record),
+                "partition {partition} offset {}: a record written twice despite idempotence",
+                c.offset
+            );
             if let Some(want) = acknowledged.get(&(*partition, c.offset)) {
                 assert_eq!(
                     &c.record, want,
