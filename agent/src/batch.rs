@@ -164,6 +164,13 @@ impl BatchHeader {
         }
     }
 
+    /// A create-time batch whose maxTimestamp is below its first timestamp: the
+    /// producer left it unset (Sarama before 1.27 sends -1), so it says nothing about
+    /// the records.
+    pub fn lacks_max_timestamp(&self) -> bool {
+        self.timestamp_type() == TimestampType::Creation && self.max_timestamp < self.base_timestamp
+    }
+
     pub fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_BIT != 0
     }
@@ -236,7 +243,23 @@ pub(crate) fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHead
     }
     check_crc(&header, &bytes[..size])?;
     check_contents(&header)?;
+    let mut header = header;
+    if header.lacks_max_timestamp() {
+        header.max_timestamp = records_max_timestamp(&header, &bytes[..size])?;
+    }
     Ok(header)
+}
+
+/// The largest record timestamp of a batch whose header does not say: what Kafka's
+/// log validator would have written there. The bytes stay as the producer sent them;
+/// the object footer and the index carry this value.
+fn records_max_timestamp(header: &BatchHeader, batch: &[u8]) -> Result<i64, BatchError> {
+    Ok(decode_records(header, batch)?
+        .iter()
+        .map(|record| record.timestamp)
+        .max()
+        .unwrap_or(header.base_timestamp)
+        .max(header.base_timestamp))
 }
 
 /// Reads the header of the batch at the start of `bytes` and checks that the batch is
@@ -345,8 +368,9 @@ pub fn with_base_offset(batch: &[u8], base_offset: i64, out: &mut BytesMut) {
 /// (concatenated batches whose baseOffsets are the real offsets) and returns its
 /// `(offset, timestamp)`: ListOffsets by timestamp.
 ///
-/// Batches whose maxTimestamp is earlier are skipped without decompressing them. In a
-/// LogAppendTime batch every record has the batch's maxTimestamp.
+/// Batches whose maxTimestamp is earlier are skipped without decompressing them (unless
+/// the producer left it unset). In a LogAppendTime batch every record has the batch's
+/// maxTimestamp.
 pub fn first_record_at_or_after(
     batches: &[u8],
     timestamp: i64,
@@ -355,7 +379,7 @@ pub fn first_record_at_or_after(
     while at < batches.len() {
         let header = frame(&batches[at..])?;
         let batch = &batches[at..at + header.size()];
-        if header.max_timestamp >= timestamp
+        if (header.max_timestamp >= timestamp || header.lacks_max_timestamp())
             && let Some(found) = find_in_batch(&header, batch, timestamp)?
         {
             return Ok(Some(found));
@@ -574,6 +598,38 @@ mod tests {
             assert_eq!(header.size(), bytes.len());
             assert!(!header.is_transactional() && !header.is_control());
         }
+    }
+
+    /// A batch as Sarama before 1.27 sends it: maxTimestamp left at -1.
+    fn without_max_timestamp(spec: &Spec) -> Vec<u8> {
+        let mut batch = encode(spec).to_vec();
+        batch[35..43].copy_from_slice(&(-1i64).to_be_bytes());
+        reseal(&mut batch);
+        batch
+    }
+
+    #[test]
+    fn an_unset_max_timestamp_is_computed_from_the_records() {
+        for compression in COMPRESSIONS {
+            let spec = Spec::plain(&[1_000, 3_000, 2_000]).compressed(compression);
+            let batch = Bytes::from(without_max_timestamp(&spec));
+            let header = split(&batch, MAX).expect("still a valid batch")[0].header;
+            assert_eq!(header.max_timestamp, 3_000, "{compression:?}");
+        }
+    }
+
+    #[test]
+    fn a_timestamp_lookup_finds_records_in_a_batch_without_max_timestamp() {
+        let mut batches = without_max_timestamp(&Spec::plain(&[1_000, 3_000, 2_000]));
+        let second = batches.len();
+        batches.extend_from_slice(&encode(&Spec::plain(&[4_000])));
+        // The second batch's records follow the first's three.
+        batches[second..second + 8].copy_from_slice(&3i64.to_be_bytes());
+        assert_eq!(
+            first_record_at_or_after(&batches, 2_500).expect("decodes"),
+            Some((1, 3_000)),
+            "the record at 3,000 in the first batch, not the next batch"
+        );
     }
 
     #[test]

@@ -112,7 +112,16 @@ fn copied_fields(
             entry.base_timestamp,
             header.base_timestamp,
         ),
-        ("max timestamp", entry.max_timestamp, header.max_timestamp),
+        (
+            "max timestamp",
+            entry.max_timestamp,
+            // Computed from the records when the producer left it unset.
+            if header.lacks_max_timestamp() {
+                entry.max_timestamp
+            } else {
+                header.max_timestamp
+            },
+        ),
         ("producer id", entry.producer_id, header.producer_id),
         (
             "producer epoch",
