@@ -1,0 +1,357 @@
+// kafkajs in Weir's compatibility scenario.
+//
+//     NODE_PATH=<cache>/node_modules node compat.js BOOTSTRAP TOPIC
+//
+// admin for topics, offsets, configs and committed offsets; an idempotent producer
+// (acks=-1, one request in flight, as kafkajs requires); consumers with subscribe()
+// and run() for the groups (kafkajs's one assignor, round robin; it has no
+// cooperative-sticky). Prints one JSON line per step for tests/compat/run.py; the
+// scenario and its checks are the same as tests/compat/python/scenario.py's.
+
+const { Kafka, logLevel, Partitioners, ConfigResourceTypes } = require('kafkajs')
+
+const PARTITIONS = 4
+const RECORDS = 10000
+const BASE_TS = 1700000000000
+const PATIENCE_MS = 60000 // a bound against hanging, not a timing assertion
+
+const [bootstrap, topic] = process.argv.slice(2)
+const kafka = new Kafka({
+  clientId: 'weir-compat-kafkajs',
+  brokers: [bootstrap],
+  logLevel: logLevel.WARN,
+  logCreator: () => ({ namespace, level, log }) => {
+    const { message, ...extra } = log
+    process.stderr.write(`[${namespace}] ${message} ${JSON.stringify(extra)}\n`)
+  },
+})
+const admin = kafka.admin()
+
+class Fail extends Error {}
+class NotSupported extends Error {}
+function check(cond, message) {
+  if (!cond) throw new Fail(message)
+}
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+function key(i) {
+  return Buffer.from(`key-${i}`)
+}
+function value(i) {
+  const prefix = Buffer.from(`value-${i}-`)
+  const tail = Buffer.alloc(i % 200)
+  for (let j = 0; j < i % 200; j++) tail[j] = (i * 31 + j) % 256
+  return Buffer.concat([prefix, tail])
+}
+
+async function step(name, body) {
+  process.stderr.write(`== ${name}\n`)
+  const t0 = Date.now()
+  let msg
+  try {
+    await body()
+    msg = { step: name, ok: true }
+  } catch (e) {
+    if (e instanceof NotSupported) msg = { step: name, skip: e.message }
+    else {
+      process.stderr.write(`${e.stack}\n`)
+      msg = { step: name, ok: false, error: `${e.name}: ${e.message}` }
+    }
+  }
+  process.stdout.write(JSON.stringify(msg) + '\n')
+  process.stderr.write(`   ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
+}
+
+let acks = new Map() // i -> [partition, offset]
+const seen = new Map()
+let committed = new Map()
+
+function verify(partition, m) {
+  const k = m.key ? m.key.toString() : ''
+  check(k.startsWith('key-'), `unexpected key ${k}`)
+  const i = parseInt(k.slice(4), 10)
+  check(m.value.equals(value(i)), `record ${i}: value differs`)
+  const hs = Object.entries(m.headers).map(([h, v]) => `${h}=${v.toString()}`)
+  check(JSON.stringify(hs) === JSON.stringify([`seq=${i}`, 'origin=weir-compat']), `record ${i}: headers ${hs}`)
+  check(m.timestamp === String(BASE_TS + i), `record ${i}: timestamp ${m.timestamp}, sent ${BASE_TS + i}`)
+  const a = acks.get(i)
+  const offset = parseInt(m.offset, 10)
+  if (a) check(a[0] === partition && a[1] === offset, `record ${i} read at ${partition}/${offset}, producer was acked ${a}`)
+  return i
+}
+
+async function produce(idempotent) {
+  const producer = kafka.producer({
+    idempotent,
+    maxInFlightRequests: idempotent ? 1 : undefined,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+  await producer.connect()
+  try {
+    // Which partition each record goes to, by the producer's own partitioner, so each
+    // record's offset follows from its partition's base offset in the response.
+    const partitioner = Partitioners.DefaultPartitioner()
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
+    const partitionMetadata = metadata.topics[0].partitions
+    const got = new Map()
+    const CHUNK = 500
+    for (let start = 0; start < RECORDS; start += CHUNK) {
+      const messages = []
+      for (let i = start; i < Math.min(RECORDS, start + CHUNK); i++) {
+        messages.push({
+          key: key(i),
+          value: value(i),
+          headers: { seq: String(i), origin: 'weir-compat' },
+          timestamp: String(BASE_TS + i),
+        })
+      }
+      const placed = messages.map(message => partitioner({ topic, partitionMetadata, message }))
+      const result = await producer.send({ topic, acks: -1, messages })
+      const base = new Map(result.map(r => [r.partition, parseInt(r.baseOffset, 10)]))
+      const next = new Map()
+      placed.forEach((p, j) => {
+        check(base.has(p), `no response for partition ${p}`)
+        const n = next.get(p) || 0
+        got.set(start + j, [p, base.get(p) + n])
+        next.set(p, n + 1)
+      })
+    }
+    return got
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+function checkAcks(got) {
+  check(got.size === RECORDS, `${got.size} of ${RECORDS} records acknowledged`)
+  const byPart = new Map()
+  for (const [p, off] of got.values()) {
+    if (!byPart.has(p)) byPart.set(p, [])
+    byPart.get(p).push(off)
+  }
+  check(byPart.size === PARTITIONS, `keys landed in partitions ${[...byPart.keys()]}`)
+  for (const [p, offs] of byPart) {
+    offs.sort((a, b) => a - b)
+    offs.forEach((o, j) => check(o === j, `partition ${p}: acked offsets are not dense from 0`))
+  }
+}
+
+// Runs a group consumer until `enough()` says so; `onRecord(partition, message)`
+// returns false to leave a record unprocessed (it will be read again after a restart).
+async function consume(group, onRecord, enough) {
+  const consumer = kafka.consumer({ groupId: group, retry: { retries: 3 } })
+  await consumer.connect()
+  await consumer.subscribe({ topic, fromBeginning: true })
+  let failure = null
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      if (failure) return
+      try {
+        onRecord(partition, message)
+      } catch (e) {
+        failure = e
+      }
+    },
+  })
+  const deadline = Date.now() + PATIENCE_MS
+  while (!failure && !enough()) {
+    if (Date.now() > deadline) failure = new Fail('timed out reading records')
+    await sleep(50)
+  }
+  return { consumer, failure }
+}
+
+async function committedOffsets(group) {
+  const res = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+  const out = new Map()
+  for (const { partition, offset } of res[0].partitions) {
+    if (parseInt(offset, 10) >= 0) out.set(partition, parseInt(offset, 10))
+  }
+  return out
+}
+
+async function groupSplit() {
+  const group = `${topic}-split-default`
+  const assignments = [new Set(), new Set()]
+  const consumers = []
+  const start = async n => {
+    const c = kafka.consumer({ groupId: group })
+    c.on(c.events.GROUP_JOIN, e => {
+      assignments[n] = new Set(e.payload.memberAssignment[topic] || [])
+    })
+    await c.connect()
+    await c.subscribe({ topic, fromBeginning: true })
+    await c.run({ autoCommit: false, eachMessage: async () => {} })
+    consumers.push(c)
+  }
+  try {
+    const deadline = Date.now() + PATIENCE_MS
+    await start(0)
+    while (assignments[0].size < PARTITIONS) {
+      check(Date.now() < deadline, `a lone consumer got ${[...assignments[0]]}`)
+      await sleep(100)
+    }
+    await start(1)
+    let stable = 0
+    while (stable < 10) {
+      const [a, b] = assignments
+      check(Date.now() < deadline, `no split: a has ${[...a]}, b has ${[...b]}`)
+      const overlap = [...a].some(p => b.has(p))
+      const all = new Set([...a, ...b])
+      if (a.size && b.size && !overlap && all.size === PARTITIONS) stable++
+      else stable = 0
+      await sleep(200)
+    }
+  } finally {
+    for (const c of consumers) await c.disconnect()
+  }
+}
+
+async function main() {
+  await admin.connect()
+  const parts = [...Array(PARTITIONS).keys()]
+
+  await step('create_topic', async () => {
+    const created = await admin.createTopics({
+      topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+      waitForLeaders: true,
+    })
+    check(created, 'createTopics answered that the topic already existed')
+    check((await admin.listTopics()).includes(topic), 'not listed after create')
+  })
+
+  await step('produce', async () => {
+    let fallback = null
+    let got
+    try {
+      got = await produce(true)
+    } catch (e) {
+      process.stderr.write(`${e.stack}\n   producing without idempotence for the steps after this one\n`)
+      fallback = `idempotent produce failed: ${e.name}: ${e.message}`
+      got = await produce(false)
+    }
+    checkAcks(got)
+    acks = got
+    if (fallback) throw new Fail(`${fallback} (without idempotence all 10,000 were acknowledged)`)
+  })
+
+  await step('consume_commit', async () => {
+    const group = `${topic}-g`
+    let stopped = false
+    const { consumer, failure } = await consume(
+      group,
+      (partition, m) => {
+        if (stopped) return
+        const i = verify(partition, m)
+        check(!seen.has(i), `record ${i} delivered twice`)
+        seen.set(i, [partition, parseInt(m.offset, 10)])
+      },
+      () => {
+        if (seen.size >= RECORDS / 2) stopped = true
+        return stopped
+      },
+    )
+    try {
+      if (failure) throw failure
+      const next = new Map()
+      for (const [p, off] of seen.values()) next.set(p, Math.max(next.get(p) || 0, off + 1))
+      await consumer.commitOffsets([...next].map(([partition, o]) => ({ topic, partition, offset: String(o) })))
+      const back = await committedOffsets(group)
+      for (const p of parts) {
+        check(back.get(p) === next.get(p), `partition ${p}: committed offset reads back ${back.get(p)}, committed ${next.get(p)}`)
+      }
+      committed = next
+    } finally {
+      await consumer.disconnect()
+    }
+  })
+
+  await step('resume', async () => {
+    check(committed.size > 0, 'nothing was committed by consume_commit')
+    const first = new Map()
+    const again = new Map()
+    const { consumer, failure } = await consume(
+      `${topic}-g`,
+      (partition, m) => {
+        const offset = parseInt(m.offset, 10)
+        if (!first.has(partition)) first.set(partition, offset)
+        const i = verify(partition, m)
+        check(!seen.has(i), `record ${i} was read before the commit and again after restart`)
+        check(!again.has(i), `record ${i} delivered twice after restart`)
+        again.set(i, [partition, offset])
+      },
+      () => seen.size + again.size >= RECORDS,
+    )
+    await consumer.disconnect()
+    if (failure) throw failure
+    for (const [p, off] of first) {
+      check(off === (committed.get(p) || 0), `partition ${p}: restarted consumer began at offset ${off}, committed ${committed.get(p) || 0}`)
+    }
+    for (const [i, po] of again) seen.set(i, po)
+  })
+
+  await step('list_offsets', async () => {
+    const placed = seen.size === RECORDS ? seen : acks
+    check(placed.size === RECORDS, `only ${placed.size} records known`)
+    const counts = new Map(parts.map(p => [p, 0]))
+    const byPart = new Map(parts.map(p => [p, []]))
+    for (const [i, [p, off]] of placed) {
+      counts.set(p, counts.get(p) + 1)
+      byPart.get(p).push([off, i])
+    }
+    const offsets = await admin.fetchTopicOffsets(topic)
+    for (const { partition, low, high } of offsets) {
+      check(parseInt(low, 10) === 0, `partition ${partition}: earliest offset ${low}`)
+      check(parseInt(high, 10) === counts.get(partition), `partition ${partition}: latest offset ${high}, expected ${counts.get(partition)}`)
+    }
+    check(offsets.length === PARTITIONS, `offsets for ${offsets.length} partitions`)
+    for (const p of parts) {
+      const rows = byPart.get(p).sort((a, b) => a[0] - b[0])
+      const [off, i] = rows[Math.floor(rows.length / 2)]
+      const found = await admin.fetchTopicOffsetsByTimestamp(topic, BASE_TS + i)
+      const got = parseInt(found.find(f => f.partition === p).offset, 10)
+      check(got === off, `partition ${p}: offset for timestamp ${BASE_TS + i} is ${got}, expected ${off}`)
+    }
+    // kafkajs answers a timestamp after every record with the latest offset (its
+    // documented substitute for Kafka's -1).
+    const after = await admin.fetchTopicOffsetsByTimestamp(topic, BASE_TS + RECORDS + 1000)
+    for (const { partition, offset } of after) {
+      check(parseInt(offset, 10) === counts.get(partition), `a timestamp after every record gave ${offset} for partition ${partition}`)
+    }
+  })
+
+  await step('describe_configs', async () => {
+    const res = await admin.describeConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+      includeSynonyms: false,
+    })
+    const entries = res.resources[0].configEntries
+    const policy = entries.find(e => e.configName === 'cleanup.policy')
+    check(policy, `cleanup.policy missing from ${entries.length} entries`)
+    check(policy.configValue === 'delete', `cleanup.policy is ${policy.configValue}`)
+  })
+
+  await step('group_split', groupSplit)
+  await step('group_split_cooperative', async () => {
+    throw new NotSupported('kafkajs has no cooperative-sticky assignor')
+  })
+
+  await step('delete_topic', async () => {
+    await admin.deleteTopics({ topics: [topic], timeout: 30000 })
+    const deadline = Date.now() + PATIENCE_MS
+    while ((await admin.listTopics()).includes(topic)) {
+      check(Date.now() < deadline, `${topic} still listed after delete`)
+      await sleep(200)
+    }
+  })
+  await admin.disconnect()
+}
+
+main().then(
+  () => process.exit(0),
+  e => {
+    process.stderr.write(`${e.stack}\n`)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,134 @@
+"""aiokafka in Weir's compatibility scenario.
+
+    python aiokafka_compat.py BOOTSTRAP TOPIC
+
+AIOKafkaAdminClient for topics and configs; an idempotent AIOKafkaProducer (acks=all);
+AIOKafkaConsumer with subscribe() for the groups (its default assignors, range and
+roundrobin; aiokafka has no cooperative-sticky) and for offset lookups. The coroutines
+run on one event loop driven from scenario.py's steps, so consumers' background tasks
+(heartbeats, rebalances) progress while a step polls. Checks live in scenario.py.
+"""
+
+import asyncio
+import sys
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.structs import OffsetAndMetadata
+
+import scenario
+
+LOOP = asyncio.new_event_loop()
+asyncio.set_event_loop(LOOP)
+
+
+def wait(coro):
+    return LOOP.run_until_complete(asyncio.wait_for(coro, scenario.PATIENCE_S))
+
+
+def started(cls, *args, **kwargs):
+    """aiokafka objects are made inside a coroutine, on the loop that runs them."""
+    async def make():
+        obj = cls(*args, **kwargs)
+        await obj.start()
+        return obj
+    return wait(make())
+
+
+def check_errors(response, what):
+    for t in response.to_object().get("topic_errors", response.to_object().get("topic_error_codes", [])):
+        code = t.get("error_code", 0)
+        scenario.check(code == 0, f"{what} {t.get('topic')}: error code {code} {t.get('error_message') or ''}")
+
+
+class AIOConsumer(scenario.Consumer):
+    def __init__(self, topic, **conf):
+        self.topic = topic
+        self.c = started(AIOKafkaConsumer, topic, **conf)
+
+    def poll(self, timeout_s):
+        out = []
+        for tp, msgs in wait(self.c.getmany(timeout_ms=int(timeout_s * 1000), max_records=1000)).items():
+            for m in msgs:
+                out.append(scenario.Rec(m.partition, m.offset, m.key, m.value, list(m.headers), m.timestamp))
+        return out
+
+    def commit(self, offsets):
+        wait(self.c.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "") for p, o in offsets.items()}))
+
+    def committed(self, partitions):
+        return {p: wait(self.c.committed(TopicPartition(self.topic, p))) for p in partitions}
+
+    def assignment(self):
+        return {tp.partition for tp in self.c.assignment()}
+
+    def close(self):
+        wait(self.c.stop())
+
+
+class AIOKafka(scenario.Client):
+    name = "aiokafka"
+
+    def __init__(self, bootstrap):
+        self.common = {"bootstrap_servers": bootstrap, "client_id": "weir-compat-aiokafka"}
+        self.admin = started(AIOKafkaAdminClient, **self.common)
+        self.lookup = started(AIOKafkaConsumer, **self.common, enable_auto_commit=False)
+
+    def create_topic(self, topic, partitions):
+        check_errors(wait(self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])),
+                     "create topic")
+
+    def produce(self, topic, records, idempotent):
+        async def go():
+            p = AIOKafkaProducer(**self.common, acks="all", enable_idempotence=idempotent, linger_ms=5)
+            await p.start()
+            try:
+                futures = []
+                for i, key, value, headers, ts in records:
+                    futures.append((i, await p.send(topic, key=key, value=value, headers=headers, timestamp_ms=ts)))
+                acks = {}
+                for i, f in futures:
+                    md = await f
+                    acks[i] = (md.partition, md.offset)
+                return acks
+            finally:
+                await p.stop()
+        return wait(go())
+
+    def consumer(self, topic, group, assignor=None):
+        conf = dict(self.common, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+        if assignor:
+            conf["partition_assignment_strategy"] = [assignor]
+        return AIOConsumer(topic, **conf)
+
+    def list_offsets(self, topic, partitions, spec):
+        tps = [TopicPartition(topic, p) for p in partitions]
+        if spec == "earliest":
+            found = wait(self.lookup.beginning_offsets(tps))
+        elif spec == "latest":
+            found = wait(self.lookup.end_offsets(tps))
+        else:
+            found = {tp: (o.offset if o is not None else -1)
+                     for tp, o in wait(self.lookup.offsets_for_times({tp: spec for tp in tps})).items()}
+        return {tp.partition: o for tp, o in found.items()}
+
+    def describe_configs(self, topic):
+        (response,) = wait(self.admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)]))
+        configs = {}
+        for res in response.to_object()["resources"]:
+            scenario.check(res["error_code"] == 0, f"describe configs: error code {res['error_code']} {res.get('error_message')}")
+            for entry in res["config_entries"]:
+                configs[entry["config_names"]] = entry["config_value"]
+        return configs
+
+    def delete_topic(self, topic):
+        check_errors(wait(self.admin.delete_topics([topic])), "delete topic")
+
+    def list_topics(self):
+        return set(wait(self.admin.list_topics()))
+
+
+if __name__ == "__main__":
+    bootstrap, topic = sys.argv[1], sys.argv[2]
+    scenario.run(AIOKafka(bootstrap), topic)

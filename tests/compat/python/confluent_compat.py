@@ -1,0 +1,151 @@
+"""confluent-kafka (Python, librdkafka) in Weir's compatibility scenario.
+
+    python confluent_compat.py BOOTSTRAP TOPIC
+
+AdminClient for topics, offsets and configs; an idempotent Producer (acks=all);
+Consumer with subscribe() for the groups (default assignor range,roundrobin, then
+cooperative-sticky with incremental assign). Checks live in scenario.py.
+"""
+
+import logging
+import sys
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
+
+import scenario
+
+TIMEOUT = scenario.PATIENCE_S
+
+
+class ConfluentConsumer(scenario.Consumer):
+    def __init__(self, conf, topic):
+        self.c = Consumer(conf)
+        self.topic = topic
+        self.c.subscribe([topic])
+
+    def poll(self, timeout_s):
+        out = []
+        for m in self.c.consume(num_messages=1000, timeout=timeout_s):
+            if m.error():
+                raise KafkaException(m.error())
+            out.append(scenario.Rec(m.partition(), m.offset(), m.key(), m.value(), m.headers(), m.timestamp()[1]))
+        return out
+
+    def commit(self, offsets):
+        tps = [TopicPartition(self.topic, p, o) for p, o in offsets.items()]
+        for tp in self.c.commit(offsets=tps, asynchronous=False):
+            if tp.error:
+                raise KafkaException(tp.error)
+
+    def committed(self, partitions):
+        tps = self.c.committed([TopicPartition(self.topic, p) for p in partitions], timeout=TIMEOUT)
+        return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in tps}
+
+    def assignment(self):
+        return {tp.partition for tp in self.c.assignment()}
+
+    def close(self):
+        self.c.close()
+
+
+class Confluent(scenario.Client):
+    name = "confluent-kafka"
+
+    def __init__(self, bootstrap):
+        self.common = {"bootstrap.servers": bootstrap, "client.id": "weir-compat-confluent"}
+        self.admin = AdminClient(self.common)
+
+    def create_topic(self, topic, partitions):
+        for _, f in self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)]).items():
+            f.result(timeout=TIMEOUT)
+
+    def produce(self, topic, records, idempotent):
+        acks, errors, fatal = {}, [], []
+
+        def on_error(err):
+            if err.fatal():
+                fatal.append(str(err))
+
+        class FatalLog(logging.Handler):
+            # librdkafka logs a fatal error before confluent-kafka raises it from flush()
+            def emit(self, rec):
+                if "Fatal error" in rec.getMessage():
+                    fatal.append(rec.getMessage())
+
+        logger = logging.getLogger(f"librdkafka-{idempotent}")
+        logger.addHandler(FatalLog())
+        logger.addHandler(logging.StreamHandler(sys.stderr))
+        p = Producer({**self.common, "acks": "all", "enable.idempotence": idempotent, "linger.ms": 5,
+                      "error_cb": on_error}, logger=logger)
+
+        def on_delivery(i):
+            def cb(err, msg):
+                if err is not None:
+                    errors.append(f"record {i}: {err}")
+                else:
+                    acks[i] = (msg.partition(), msg.offset())
+            return cb
+
+        for i, key, value, headers, ts in records:
+            while True:
+                try:
+                    p.produce(topic, key=key, value=value, headers=headers, timestamp=ts, on_delivery=on_delivery(i))
+                    break
+                except BufferError:
+                    p.poll(0.1)
+            p.poll(0)
+            if errors or fatal:
+                break
+        try:
+            remaining = p.flush(TIMEOUT)
+        except Exception:
+            try:
+                p.poll(1)  # serve error_cb, which says why the producer stopped
+            except Exception:
+                pass
+            if fatal:
+                raise scenario.Fail(f"fatal producer error: {fatal[0]}") from None
+            raise
+        if fatal:
+            raise scenario.Fail(f"fatal producer error: {fatal[0]}")
+        if errors:
+            raise scenario.Fail(f"{len(errors)} delivery errors, first: {errors[0]}")
+        scenario.check(remaining == 0, f"{remaining} records still unacknowledged after {TIMEOUT} s")
+        return acks
+
+    def consumer(self, topic, group, assignor=None):
+        conf = {**self.common, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
+        if assignor:
+            conf["partition.assignment.strategy"] = assignor
+        return ConfluentConsumer(conf, topic)
+
+    def cooperative_assignor(self):
+        return "cooperative-sticky"
+
+    def list_offsets(self, topic, partitions, spec):
+        if spec == "earliest":
+            s = OffsetSpec.earliest()
+        elif spec == "latest":
+            s = OffsetSpec.latest()
+        else:
+            s = OffsetSpec.for_timestamp(spec)
+        futures = self.admin.list_offsets({TopicPartition(topic, p): s for p in partitions})
+        return {tp.partition: f.result(timeout=TIMEOUT).offset for tp, f in futures.items()}
+
+    def describe_configs(self, topic):
+        futures = self.admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
+        (f,) = futures.values()
+        return {name: entry.value for name, entry in f.result(timeout=TIMEOUT).items()}
+
+    def delete_topic(self, topic):
+        for _, f in self.admin.delete_topics([topic], operation_timeout=30).items():
+            f.result(timeout=TIMEOUT)
+
+    def list_topics(self):
+        return set(self.admin.list_topics(timeout=TIMEOUT).topics)
+
+
+if __name__ == "__main__":
+    bootstrap, topic = sys.argv[1], sys.argv[2]
+    scenario.run(Confluent(bootstrap), topic)

@@ -1,0 +1,295 @@
+"""The compatibility scenario for the Python clients, written once over a small adapter.
+
+Each client's program (confluent_compat.py, kafka_python_compat.py, aiokafka_compat.py)
+implements `Client` with that client's own API and calls `run(client)`; the checks live
+here so that the three clients are held to exactly the same outcomes. Results go to stdout
+as one JSON object per step, the protocol tests/compat/run.py reads.
+"""
+
+import json
+import sys
+import time
+import traceback
+
+PARTITIONS = 4
+RECORDS = 10_000
+BASE_TS = 1_700_000_000_000
+# A bound against hanging, not a timing assertion.
+PATIENCE_S = 60
+
+
+def report(step, ok=True, error=None, skip=None):
+    msg = {"step": step}
+    if skip is not None:
+        msg["skip"] = skip
+    else:
+        msg["ok"] = ok
+        if error:
+            msg["error"] = error
+    print(json.dumps(msg), flush=True)
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Fail(message)
+
+
+def record(i):
+    """Record i of the scenario: unique key, a value of varying length, two headers."""
+    key = f"key-{i}".encode()
+    value = f"value-{i}-".encode() + bytes((i * 31 + j) % 256 for j in range(i % 200))
+    headers = [("seq", str(i).encode()), ("origin", b"weir-compat")]
+    return key, value, headers, BASE_TS + i
+
+
+class Rec:
+    __slots__ = ("partition", "offset", "key", "value", "headers", "timestamp")
+
+    def __init__(self, partition, offset, key, value, headers, timestamp):
+        self.partition, self.offset, self.key, self.value = partition, offset, key, value
+        self.headers = [(k, bytes(v) if v is not None else None) for k, v in (headers or [])]
+        self.timestamp = timestamp
+
+
+class NotSupported(Exception):
+    """The client has no API for this step."""
+
+
+class Client:
+    """What a client program implements. Methods raise on error."""
+
+    name = "?"
+    idempotent = True  # whether the producer is idempotent in produce()
+
+    def create_topic(self, topic, partitions): raise NotImplementedError
+    def produce(self, topic, records, idempotent):
+        """records: [(i, key, value, headers, ts)]; returns {i: (partition, offset)}."""
+        raise NotImplementedError
+    def consumer(self, topic, group, assignor=None): raise NotImplementedError
+    def list_offsets(self, topic, partitions, spec):
+        """spec: "earliest", "latest" or a timestamp; returns {partition: offset or -1}."""
+        raise NotImplementedError
+    def describe_configs(self, topic): raise NotImplementedError
+    def delete_topic(self, topic): raise NotImplementedError
+    def list_topics(self): raise NotImplementedError
+    def cooperative_assignor(self):
+        """The client's name for cooperative-sticky, or raise NotSupported."""
+        raise NotSupported("no cooperative-sticky assignor in this client")
+
+
+class Consumer:
+    """What a client's group consumer implements."""
+
+    def poll(self, timeout_s): raise NotImplementedError  # -> [Rec]
+    def commit(self, offsets): raise NotImplementedError  # {partition: next offset}, synchronous
+    def committed(self, partitions): raise NotImplementedError  # -> {partition: offset or None}
+    def assignment(self): raise NotImplementedError  # -> set of partitions
+    def close(self): raise NotImplementedError
+
+
+def verify(rec, acks):
+    """The record read back equals the one sent, at the offset its producer was told."""
+    check(rec.key is not None and rec.key.startswith(b"key-"), f"unexpected key {rec.key!r}")
+    i = int(rec.key[4:])
+    key, value, headers, ts = record(i)
+    check(rec.value == value, f"record {i}: value differs ({len(rec.value or b'')} bytes read, {len(value)} sent)")
+    check(rec.headers == headers, f"record {i}: headers {rec.headers!r}, sent {headers!r}")
+    check(rec.timestamp == ts, f"record {i}: timestamp {rec.timestamp}, sent {ts}")
+    if i in acks:
+        check(acks[i] == (rec.partition, rec.offset),
+              f"record {i} read at {rec.partition}/{rec.offset}, producer was acked {acks[i]}")
+    return i
+
+
+def run(client, topic):
+    state = {"acks": {}, "seen": {}, "committed": {}}
+    steps = [
+        ("create_topic", lambda: step_create(client, topic)),
+        ("produce", lambda: step_produce(client, topic, state)),
+        ("consume_commit", lambda: step_consume_commit(client, topic, state)),
+        ("resume", lambda: step_resume(client, topic, state)),
+        ("list_offsets", lambda: step_list_offsets(client, topic, state)),
+        ("describe_configs", lambda: step_describe_configs(client, topic)),
+        ("group_split", lambda: step_group_split(client, topic, None)),
+        ("group_split_cooperative", lambda: step_group_split(client, topic, client.cooperative_assignor())),
+        ("delete_topic", lambda: step_delete(client, topic)),
+    ]
+    for name, fn in steps:
+        log(f"== {name}")
+        started = time.monotonic()
+        try:
+            fn()
+            report(name)
+        except NotSupported as e:
+            report(name, skip=str(e))
+        except Exception as e:  # every other outcome is this step's failure
+            log(traceback.format_exc())
+            report(name, ok=False, error=f"{type(e).__name__}: {e}")
+        log(f"   {name}: {time.monotonic() - started:.1f} s")
+
+
+def step_create(client, topic):
+    client.create_topic(topic, PARTITIONS)
+    deadline = time.monotonic() + PATIENCE_S
+    while topic not in client.list_topics():
+        check(time.monotonic() < deadline, f"{topic} not listed after create")
+        time.sleep(0.2)
+
+
+def step_produce(client, topic, state):
+    records = [(i,) + record(i) for i in range(RECORDS)]
+    try:
+        acks = client.produce(topic, records, idempotent=client.idempotent)
+        fallback = None
+    except Exception as e:
+        if not client.idempotent:
+            raise
+        # Keep the steps after this one meaningful: produce the same records without
+        # idempotence (an idempotent producer that cannot start sends nothing), and
+        # still report this step's failure.
+        log(traceback.format_exc())
+        fallback = f"idempotent produce failed: {type(e).__name__}: {e}"
+        log(f"   {fallback}; producing without idempotence for the steps after this one")
+        acks = client.produce(topic, records, idempotent=False)
+    check_acks(acks)
+    state["acks"] = acks
+    if fallback:
+        raise Fail(fallback + " (without idempotence all 10,000 were acknowledged)")
+
+
+def check_acks(acks):
+    check(len(acks) == RECORDS, f"{len(acks)} of {RECORDS} records acknowledged")
+    by_partition = {}
+    for i, (p, off) in acks.items():
+        by_partition.setdefault(p, []).append(off)
+    check(set(by_partition) == set(range(PARTITIONS)),
+          f"keys landed in partitions {sorted(by_partition)}, expected all of 0..{PARTITIONS - 1}")
+    for p, offs in by_partition.items():
+        check(sorted(offs) == list(range(len(offs))), f"partition {p}: acked offsets are not dense from 0")
+
+
+def step_consume_commit(client, topic, state):
+    acks, seen = state["acks"], state["seen"]
+    group = f"{topic}-g"
+    c = client.consumer(topic, group)
+    try:
+        deadline = time.monotonic() + PATIENCE_S
+        while len(seen) < RECORDS // 2:
+            check(time.monotonic() < deadline, f"read {len(seen)} records in {PATIENCE_S} s, wanted {RECORDS // 2}")
+            for rec in c.poll(1.0):
+                i = verify(rec, acks)
+                check(i not in seen, f"record {i} delivered twice")
+                seen[i] = (rec.partition, rec.offset)
+        nexts = {}
+        for p, off in seen.values():
+            nexts[p] = max(nexts.get(p, 0), off + 1)
+        c.commit(nexts)
+        committed = c.committed(list(range(PARTITIONS)))
+        for p in range(PARTITIONS):
+            check(committed.get(p) == nexts.get(p),
+                  f"partition {p}: committed offset reads back {committed.get(p)}, committed {nexts.get(p)}")
+        state["committed"] = nexts
+    finally:
+        c.close()
+
+
+def step_resume(client, topic, state):
+    acks, seen, committed = state["acks"], state["seen"], state["committed"]
+    check(committed, "nothing was committed by consume_commit")
+    c = client.consumer(topic, f"{topic}-g")
+    first = {}
+    again = {}
+    try:
+        deadline = time.monotonic() + PATIENCE_S
+        while len(seen) + len(again) < RECORDS:
+            check(time.monotonic() < deadline,
+                  f"after restart read {len(again)} records in {PATIENCE_S} s, {RECORDS - len(seen)} remained")
+            for rec in c.poll(1.0):
+                first.setdefault(rec.partition, rec.offset)
+                i = verify(rec, acks)
+                check(i not in seen, f"record {i} ({rec.partition}/{rec.offset}) was read before the commit and again after restart")
+                check(i not in again, f"record {i} delivered twice after restart")
+                again[i] = (rec.partition, rec.offset)
+        for p, off in first.items():
+            check(off == committed.get(p, 0),
+                  f"partition {p}: restarted consumer began at offset {off}, committed {committed.get(p, 0)}")
+    finally:
+        c.close()
+    seen.update(again)
+
+
+def step_list_offsets(client, topic, state):
+    placed = state["seen"] or state["acks"]
+    check(len(placed) == RECORDS, f"only {len(placed)} records known, cannot check offsets")
+    counts = {p: 0 for p in range(PARTITIONS)}
+    for p, _ in placed.values():
+        counts[p] += 1
+    parts = list(range(PARTITIONS))
+    earliest = client.list_offsets(topic, parts, "earliest")
+    check(earliest == {p: 0 for p in parts}, f"earliest offsets {earliest}, expected 0 everywhere")
+    latest = client.list_offsets(topic, parts, "latest")
+    check(latest == counts, f"latest offsets {latest}, expected {counts}")
+    # By timestamp: record i has timestamp BASE_TS + i; for each partition ask for the
+    # timestamp of the record in its middle and expect that record's offset.
+    by_part = {}
+    for i, (p, off) in placed.items():
+        by_part.setdefault(p, []).append((off, i))
+    for p in parts:
+        rows = sorted(by_part[p])
+        off, i = rows[len(rows) // 2]
+        found = client.list_offsets(topic, [p], BASE_TS + i)
+        check(found.get(p) == off, f"partition {p}: offset for timestamp {BASE_TS + i} is {found.get(p)}, expected {off}")
+    found = client.list_offsets(topic, parts, BASE_TS + RECORDS + 1000)
+    check(all(found.get(p) in (-1, None) for p in parts),
+          f"a timestamp after every record gave {found}, expected -1 (none) everywhere")
+
+
+def step_describe_configs(client, topic):
+    configs = client.describe_configs(topic)
+    check(configs, "no configs described")
+    check("cleanup.policy" in configs, f"cleanup.policy missing from {sorted(configs)}")
+    check(configs["cleanup.policy"] == "delete", f"cleanup.policy is {configs['cleanup.policy']!r}")
+
+
+def step_group_split(client, topic, assignor):
+    group = f"{topic}-split-{assignor or 'default'}"
+    a = client.consumer(topic, group, assignor)
+    b = None
+    try:
+        # a owns everything first, then b joins and the group rebalances.
+        deadline = time.monotonic() + PATIENCE_S
+        while len(a.assignment()) < PARTITIONS:
+            check(time.monotonic() < deadline, f"a lone consumer got {sorted(a.assignment())}")
+            a.poll(0.2)
+        b = client.consumer(topic, group, assignor)
+        stable = 0
+        while stable < 5:
+            check(time.monotonic() < deadline,
+                  f"no split within {PATIENCE_S} s: a has {sorted(a.assignment())}, b has {sorted(b.assignment())}")
+            a.poll(0.2)
+            b.poll(0.2)
+            sa, sb = a.assignment(), b.assignment()
+            if sa and sb and not (sa & sb) and (sa | sb) == set(range(PARTITIONS)):
+                stable += 1
+            else:
+                stable = 0
+    finally:
+        a.close()
+        if b is not None:
+            b.close()
+
+
+def step_delete(client, topic):
+    client.delete_topic(topic)
+    deadline = time.monotonic() + PATIENCE_S
+    while topic in client.list_topics():
+        check(time.monotonic() < deadline, f"{topic} still listed {PATIENCE_S} s after delete")
+        time.sleep(0.2)

@@ -1,0 +1,508 @@
+// Sarama (1.22, Debian's golang-github-shopify-sarama-dev) in Weir's compatibility
+// scenario. Built offline by tests/compat/install:
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o <cache>/sarama-compat main.go
+//	sarama-compat BOOTSTRAP TOPIC
+//
+// ClusterAdmin for topics, configs and committed offsets; an idempotent SyncProducer
+// (acks=all, one request in flight, as sarama requires); ConsumerGroup for the groups
+// (its default assignor, range; sarama 1.22 has no cooperative-sticky); Client.GetOffset
+// for offset lookups. Config.Version is 2.1.0, the newest this sarama knows and well
+// inside what Weir serves. Prints one JSON line per step for tests/compat/run.py; the
+// scenario and its checks are the same as tests/compat/python/scenario.py's.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Shopify/sarama"
+)
+
+const (
+	partitions = 4
+	records    = 10000
+	baseTS     = int64(1700000000000)
+	patience   = 60 * time.Second // a bound against hanging, not a timing assertion
+)
+
+var (
+	bootstrap, topic string
+	client           sarama.Client
+	acks             = map[int][2]int64{}
+	seen             = map[int][2]int64{}
+	committed        = map[int32]int64{}
+)
+
+type notSupported struct{ msg string }
+
+func (e notSupported) Error() string { return e.msg }
+
+func check(cond bool, format string, args ...interface{}) {
+	if !cond {
+		panic(fmt.Errorf(format, args...))
+	}
+}
+
+func must(err error, what string) {
+	if err != nil {
+		panic(fmt.Errorf("%s: %v", what, err))
+	}
+}
+
+func step(name string, body func()) {
+	fmt.Fprintf(os.Stderr, "== %s\n", name)
+	t0 := time.Now()
+	msg := map[string]interface{}{"step": name}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				var ns notSupported
+				if err, ok := r.(error); ok && errors.As(err, &ns) {
+					msg["skip"] = ns.msg
+					return
+				}
+				fmt.Fprintf(os.Stderr, "   failed: %v\n", r)
+				msg["ok"] = false
+				msg["error"] = fmt.Sprint(r)
+			}
+		}()
+		body()
+		msg["ok"] = true
+	}()
+	line, _ := json.Marshal(msg)
+	fmt.Println(string(line))
+	fmt.Fprintf(os.Stderr, "   %s: %.1f s\n", name, time.Since(t0).Seconds())
+}
+
+func key(i int) []byte { return []byte(fmt.Sprintf("key-%d", i)) }
+
+func value(i int) []byte {
+	v := []byte(fmt.Sprintf("value-%d-", i))
+	for j := 0; j < i%200; j++ {
+		v = append(v, byte((i*31+j)%256))
+	}
+	return v
+}
+
+func config() *sarama.Config {
+	c := sarama.NewConfig()
+	c.ClientID = "weir-compat-sarama"
+	c.Version = sarama.V2_1_0_0
+	// With a retention set, sarama 1.22 commits with OffsetCommit v2, the oldest version
+	// Kafka 4.0 (and Weir) serve; without one it uses v1.
+	c.Consumer.Offsets.Retention = 7 * 24 * time.Hour
+	return c
+}
+
+func verify(m *sarama.ConsumerMessage) int {
+	k := string(m.Key)
+	check(strings.HasPrefix(k, "key-"), "unexpected key %q", k)
+	i, _ := strconv.Atoi(k[4:])
+	check(bytes.Equal(m.Value, value(i)), "record %d: value differs", i)
+	var hs []string
+	for _, h := range m.Headers {
+		hs = append(hs, string(h.Key)+"="+string(h.Value))
+	}
+	want := []string{fmt.Sprintf("seq=%d", i), "origin=weir-compat"}
+	check(fmt.Sprint(hs) == fmt.Sprint(want), "record %d: headers %v", i, hs)
+	ts := m.Timestamp.UnixNano() / 1e6
+	check(ts == baseTS+int64(i), "record %d: timestamp %d, sent %d", i, ts, baseTS+int64(i))
+	if a, ok := acks[i]; ok {
+		check(a[0] == int64(m.Partition) && a[1] == m.Offset, "record %d read at %d/%d, producer was acked %v", i, m.Partition, m.Offset, a)
+	}
+	return i
+}
+
+func produce(idempotent bool) (got map[int][2]int64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "   producer panicked: %v\n%s\n", r, debug.Stack())
+			got, err = nil, fmt.Errorf("producer panicked: %v", r)
+		}
+	}()
+	c := config()
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Return.Successes = true
+	c.Producer.Idempotent = idempotent
+	c.Producer.Retry.Max = 5
+	if idempotent {
+		c.Net.MaxOpenRequests = 1
+	}
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, c)
+	if err != nil {
+		return nil, fmt.Errorf("start producer: %v", err)
+	}
+	defer p.Close()
+	got = map[int][2]int64{}
+	const chunk = 1000
+	for start := 0; start < records; start += chunk {
+		var msgs []*sarama.ProducerMessage
+		for i := start; i < start+chunk && i < records; i++ {
+			msgs = append(msgs, &sarama.ProducerMessage{
+				Topic:     topic,
+				Key:       sarama.ByteEncoder(key(i)),
+				Value:     sarama.ByteEncoder(value(i)),
+				Headers:   []sarama.RecordHeader{{Key: []byte("seq"), Value: []byte(strconv.Itoa(i))}, {Key: []byte("origin"), Value: []byte("weir-compat")}},
+				Timestamp: time.Unix(0, (baseTS+int64(i))*1e6),
+				Metadata:  i,
+			})
+		}
+		if err := p.SendMessages(msgs); err != nil {
+			return nil, fmt.Errorf("send: %v", err)
+		}
+		for _, m := range msgs {
+			got[m.Metadata.(int)] = [2]int64{int64(m.Partition), m.Offset}
+		}
+	}
+	return got, nil
+}
+
+func checkAcks(got map[int][2]int64) {
+	check(len(got) == records, "%d of %d records acknowledged", len(got), records)
+	byPart := map[int64][]int64{}
+	for _, po := range got {
+		byPart[po[0]] = append(byPart[po[0]], po[1])
+	}
+	check(len(byPart) == partitions, "keys landed in %d partitions", len(byPart))
+	for p, offs := range byPart {
+		sort.Slice(offs, func(a, b int) bool { return offs[a] < offs[b] })
+		for j, o := range offs {
+			check(o == int64(j), "partition %d: acked offsets are not dense from 0", p)
+		}
+	}
+}
+
+// handler runs onRecord for each message; it returns false to leave the message
+// unmarked (and so uncommitted).
+type handler struct {
+	mu       sync.Mutex
+	onRecord func(m *sarama.ConsumerMessage) bool
+	claims   map[int32]bool
+	failure  error
+}
+
+func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.claims = map[int32]bool{}
+	for _, p := range s.Claims()[topic] {
+		h.claims[p] = true
+	}
+	return nil
+}
+
+func (h *handler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.claims = map[int32]bool{}
+	return nil
+}
+
+func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for m := range claim.Messages() {
+		h.mu.Lock()
+		if h.failure == nil && h.onRecord != nil {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						h.failure = fmt.Errorf("%v", r)
+					}
+				}()
+				if h.onRecord(m) {
+					s.MarkMessage(m, "")
+				}
+			}()
+		}
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *handler) assigned() map[int32]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[int32]bool{}
+	for p := range h.claims {
+		out[p] = true
+	}
+	return out
+}
+
+type group struct {
+	cg     sarama.ConsumerGroup
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startGroup(id string, h *handler) *group {
+	c := config()
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Return.Errors = false
+	cg, err := sarama.NewConsumerGroup([]string{bootstrap}, id, c)
+	must(err, "start consumer group")
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &group{cg, cancel, make(chan struct{})}
+	go func() {
+		defer close(g.done)
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{topic}, h); err != nil {
+				h.mu.Lock()
+				if h.failure == nil && ctx.Err() == nil {
+					h.failure = fmt.Errorf("consume: %v", err)
+				}
+				h.mu.Unlock()
+				return
+			}
+		}
+	}()
+	return g
+}
+
+func (g *group) stop() {
+	g.cancel()
+	<-g.done
+	must(g.cg.Close(), "close consumer group")
+}
+
+func waitFor(h *handler, cond func() bool, what func() string) {
+	deadline := time.Now().Add(patience)
+	for {
+		h.mu.Lock()
+		failure, ok := h.failure, cond()
+		h.mu.Unlock()
+		must(failure, "consumer")
+		if ok {
+			return
+		}
+		check(time.Now().Before(deadline), "%s", what())
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// newAdmin opens a ClusterAdmin for one step: sarama 1.22's admin keeps its controller
+// connection after the broker closed it, so a step that failed must not share one.
+func newAdmin() sarama.ClusterAdmin {
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, config())
+	must(err, "cluster admin")
+	return admin
+}
+
+func committedOffsets(id string) map[int32]int64 {
+	admin := newAdmin()
+	defer admin.Close()
+	res, err := admin.ListConsumerGroupOffsets(id, map[string][]int32{topic: {0, 1, 2, 3}})
+	must(err, "list consumer group offsets")
+	out := map[int32]int64{}
+	for p, b := range res.Blocks[topic] {
+		check(b.Err == sarama.ErrNoError, "committed offset of partition %d: %v", p, b.Err)
+		if b.Offset >= 0 {
+			out[p] = b.Offset
+		}
+	}
+	return out
+}
+
+func topicListed() bool {
+	must(client.RefreshMetadata(), "refresh metadata")
+	topics, err := client.Topics()
+	must(err, "list topics")
+	for _, t := range topics {
+		if t == topic {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	bootstrap, topic = os.Args[1], os.Args[2]
+	var err error
+	client, err = sarama.NewClient([]string{bootstrap}, config())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "client: %v\n", err)
+		os.Exit(1)
+	}
+
+	step("create_topic", func() {
+		admin := newAdmin()
+		defer admin.Close()
+		must(admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false), "create topic")
+		check(topicListed(), "not listed after create")
+	})
+
+	step("produce", func() {
+		got, err := produce(true)
+		var fallback string
+		if err != nil {
+			fallback = fmt.Sprintf("idempotent produce failed: %v", err)
+			fmt.Fprintf(os.Stderr, "   %s; producing without idempotence for the steps after this one\n", fallback)
+			got, err = produce(false)
+			must(err, "produce without idempotence")
+		}
+		checkAcks(got)
+		acks = got
+		check(fallback == "", "%s (without idempotence all 10,000 were acknowledged)", fallback)
+	})
+
+	step("consume_commit", func() {
+		id := topic + "-g"
+		stopped := false
+		h := &handler{onRecord: func(m *sarama.ConsumerMessage) bool {
+			if stopped {
+				return false
+			}
+			i := verify(m)
+			_, dup := seen[i]
+			check(!dup, "record %d delivered twice", i)
+			seen[i] = [2]int64{int64(m.Partition), m.Offset}
+			if len(seen) >= records/2 {
+				stopped = true
+			}
+			return true
+		}}
+		g := startGroup(id, h)
+		waitFor(h, func() bool { return stopped }, func() string { return fmt.Sprintf("read %d records", len(seen)) })
+		g.stop() // commits what was marked
+		next := map[int32]int64{}
+		for _, po := range seen {
+			if po[1]+1 > next[int32(po[0])] {
+				next[int32(po[0])] = po[1] + 1
+			}
+		}
+		back := committedOffsets(id)
+		check(fmt.Sprint(back) == fmt.Sprint(next), "committed offsets read back %v, committed %v", back, next)
+		committed = next
+	})
+
+	step("resume", func() {
+		check(len(committed) > 0, "nothing was committed by consume_commit")
+		first := map[int32]int64{}
+		again := map[int][2]int64{}
+		h := &handler{onRecord: func(m *sarama.ConsumerMessage) bool {
+			if _, ok := first[m.Partition]; !ok {
+				first[m.Partition] = m.Offset
+			}
+			i := verify(m)
+			_, before := seen[i]
+			check(!before, "record %d was read before the commit and again after restart", i)
+			_, dup := again[i]
+			check(!dup, "record %d delivered twice after restart", i)
+			again[i] = [2]int64{int64(m.Partition), m.Offset}
+			return true
+		}}
+		g := startGroup(topic+"-g", h)
+		waitFor(h, func() bool { return len(seen)+len(again) >= records },
+			func() string { return fmt.Sprintf("after restart read %d records", len(again)) })
+		g.stop()
+		for p, off := range first {
+			check(off == committed[p], "partition %d: restarted consumer began at offset %d, committed %d", p, off, committed[p])
+		}
+		for i, po := range again {
+			seen[i] = po
+		}
+	})
+
+	step("list_offsets", func() {
+		placed := seen
+		if len(placed) != records {
+			placed = acks
+		}
+		check(len(placed) == records, "only %d records known", len(placed))
+		counts := map[int32]int64{}
+		byPart := map[int32][][2]int64{}
+		for i, po := range placed {
+			counts[int32(po[0])]++
+			byPart[int32(po[0])] = append(byPart[int32(po[0])], [2]int64{po[1], int64(i)})
+		}
+		for p := int32(0); p < partitions; p++ {
+			earliest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+			must(err, "earliest offset")
+			check(earliest == 0, "partition %d: earliest offset %d", p, earliest)
+			latest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			must(err, "latest offset")
+			check(latest == counts[p], "partition %d: latest offset %d, expected %d", p, latest, counts[p])
+			rows := byPart[p]
+			sort.Slice(rows, func(a, b int) bool { return rows[a][0] < rows[b][0] })
+			mid := rows[len(rows)/2]
+			found, err := client.GetOffset(topic, p, baseTS+mid[1])
+			must(err, "offset by timestamp")
+			check(found == mid[0], "partition %d: offset for timestamp %d is %d, expected %d", p, baseTS+mid[1], found, mid[0])
+			after, err := client.GetOffset(topic, p, baseTS+records+1000)
+			must(err, "offset by timestamp")
+			check(after == -1, "partition %d: a timestamp after every record gave %d, expected -1", p, after)
+		}
+	})
+
+	step("describe_configs", func() {
+		admin := newAdmin()
+		defer admin.Close()
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+		must(err, "describe config")
+		for _, e := range entries {
+			if e.Name == "cleanup.policy" {
+				check(e.Value == "delete", "cleanup.policy is %q", e.Value)
+				return
+			}
+		}
+		check(false, "cleanup.policy missing from %d entries", len(entries))
+	})
+
+	step("group_split", func() {
+		id := topic + "-split-default"
+		ha, hb := &handler{}, &handler{}
+		a := startGroup(id, ha)
+		defer a.stop()
+		waitFor(ha, func() bool { return len(ha.claims) == partitions },
+			func() string { return fmt.Sprintf("a lone consumer got %v", ha.claims) })
+		b := startGroup(id, hb)
+		defer b.stop()
+		deadline := time.Now().Add(patience)
+		stable := 0
+		for stable < 10 {
+			sa, sb := ha.assigned(), hb.assigned()
+			check(time.Now().Before(deadline), "no split: a has %v, b has %v", sa, sb)
+			all := map[int32]bool{}
+			overlap := false
+			for p := range sa {
+				all[p] = true
+			}
+			for p := range sb {
+				overlap = overlap || sa[p]
+				all[p] = true
+			}
+			if len(sa) > 0 && len(sb) > 0 && !overlap && len(all) == partitions {
+				stable++
+			} else {
+				stable = 0
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
+	step("group_split_cooperative", func() {
+		panic(notSupported{"sarama 1.22 has no cooperative-sticky assignor (range, roundrobin only)"})
+	})
+
+	step("delete_topic", func() {
+		admin := newAdmin()
+		defer admin.Close()
+		must(admin.DeleteTopic(topic), "delete topic")
+		deadline := time.Now().Add(patience)
+		for topicListed() {
+			check(time.Now().Before(deadline), "%s still listed after delete", topic)
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	client.Close()
+}
