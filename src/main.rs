@@ -448,17 +448,23 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     let agent = Agent::start(config, client, bucket, &mut registry)
         .await
         .context("start the agent")?;
+    // Bound before the ready line, so whoever waits for that line can scrape at once.
+    let http = match args.http_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen for HTTP on {addr}"))?,
+        ),
+        None => None,
+    };
     println!("Weir playground: bootstrap.servers={advertise}");
     println!(
         "  metadata {}, objects {bucket_url}",
         args.data_dir.join("metadata").display(),
     );
     let stop = CancellationToken::new();
-    let http_task = match args.http_listen {
-        Some(addr) => {
-            let http = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listen for HTTP on {addr}"))?;
+    let http_task = match http {
+        Some(http) => {
             println!("  health and metrics on http://{}", http.local_addr()?);
             let stop = stop.clone();
             Some(tokio::spawn(weir_control_plane::http::serve(
