@@ -161,6 +161,7 @@ pub(crate) async fn run(args: E2eArgs) -> anyhow::Result<()> {
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let report = serde_json::json!({
         "label": args.label,
+        "revision": crate::revision(),
         "workload": {
             "kind": "e2e", "partitions": args.partitions, "record_bytes": args.record_bytes,
             "rate": args.rate, "seconds": args.seconds, "linger_ms": args.linger_ms,

@@ -108,6 +108,9 @@ struct ProduceArgs {
     acks: String,
     #[arg(long, default_value = "none")]
     compression: String,
+    /// Producer instances (each its own librdkafka client); records go round robin.
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
     /// librdkafka linger.ms.
     #[arg(long, default_value_t = 5)]
     linger_ms: u64,
@@ -145,16 +148,20 @@ async fn create_topic(args: &ProduceArgs) -> anyhow::Result<()> {
 async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     create_topic(&args).await?;
     let before = object_store_counts(args.metrics.as_deref()).await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap)
-        .set("acks", &args.acks)
-        .set("compression.type", &args.compression)
-        .set("linger.ms", args.linger_ms.to_string())
-        .set("enable.idempotence", args.idempotence.to_string())
-        .set("queue.buffering.max.messages", "1000000")
-        .set("message.timeout.ms", "60000")
-        .create()
-        .context("create producer")?;
+    let producers: Vec<FutureProducer> = (0..args.producers.max(1))
+        .map(|_| {
+            ClientConfig::new()
+                .set("bootstrap.servers", &args.bootstrap)
+                .set("acks", &args.acks)
+                .set("compression.type", &args.compression)
+                .set("linger.ms", args.linger_ms.to_string())
+                .set("enable.idempotence", args.idempotence.to_string())
+                .set("queue.buffering.max.messages", "1000000")
+                .set("message.timeout.ms", "60000")
+                .create()
+                .context("create producer")
+        })
+        .collect::<anyhow::Result<_>>()?;
     let payload: Vec<u8> = (0..args.record_bytes)
         .map(|i| b'a' + (i % 26) as u8)
         .collect();
@@ -175,7 +182,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         }
         let permit = permits.clone().acquire_owned().await.context("semaphore")?;
         let (producer, payload, histogram, errors) = (
-            producer.clone(),
+            producers[(sent % producers.len() as u64) as usize].clone(),
             payload.clone(),
             histogram.clone(),
             errors.clone(),
@@ -215,9 +222,11 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     let report = serde_json::json!({
         "label": args.label,
+        "revision": crate::revision(),
         "workload": {
             "record_bytes": args.record_bytes, "partitions": args.partitions, "acks": args.acks,
             "compression": args.compression, "in_flight": args.in_flight, "rate": args.rate,
+            "producers": args.producers,
             "linger_ms": args.linger_ms, "seconds": args.seconds, "idempotence": args.idempotence,
         },
         "records_acked": acked,
@@ -318,6 +327,7 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let after = object_store_counts(args.metrics.as_deref()).await?;
     let report = serde_json::json!({
         "label": args.label,
+        "revision": crate::revision(),
         "consumers": args.consumers,
         "records": records,
         "bytes": bytes,
@@ -328,6 +338,11 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// The revision this tool was built from, for every report.
+pub(crate) fn revision() -> &'static str {
+    env!("WEIR_BENCH_REVISION")
 }
 
 /// Reads every partition of `topic` from the beginning to its high watermark at start;

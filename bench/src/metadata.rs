@@ -83,6 +83,7 @@ pub(crate) async fn run(args: MetadataArgs) -> anyhow::Result<()> {
     sorted.sort_by(f64::total_cmp);
     let report = serde_json::json!({
         "workload": "metadata",
+        "revision": crate::revision(),
         "config": {
             "bootstrap": args.bootstrap, "topics": args.topics,
             "partitions_per_topic": args.partitions, "rounds": args.rounds,

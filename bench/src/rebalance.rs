@@ -229,6 +229,7 @@ fn measure(args: RebalanceArgs) -> anyhow::Result<()> {
     samples_ms.sort_by(f64::total_cmp);
     let report = serde_json::json!({
         "workload": "rebalance",
+        "revision": crate::revision(),
         "config": {
             "bootstrap": args.bootstrap, "topic": args.topic, "partitions": args.partitions,
             "members": args.members, "rounds": args.rounds, "assignor": args.assignor,
