@@ -132,7 +132,12 @@ impl ControlPlane {
             config.sequencer.clone(),
             cancel.clone(),
         );
-        let groups = GroupCoordinator::new(store.clone(), lease.clone(), config.groups.clone());
+        let groups = GroupCoordinator::new(
+            store.clone(),
+            lease.clone(),
+            config.groups.clone(),
+            metrics::GroupMetrics::register(&mut registry),
+        );
         let tasks = vec![
             sequencer_task,
             groups.spawn_ticker(cancel.clone()),

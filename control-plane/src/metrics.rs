@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -61,5 +62,46 @@ impl SequencerMetrics {
             .inc_by(commits.iter().map(|c| c.batches.len() as u64).sum());
         self.group_objects.observe(commits.len() as f64);
         self.commit_seconds.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The group coordinator's metrics.
+#[derive(Clone, Debug)]
+pub struct GroupMetrics {
+    pub(crate) rebalances: Counter,
+    pub(crate) offset_commits: Counter,
+    pub(crate) groups: Gauge,
+    pub(crate) members: Gauge,
+}
+
+impl GroupMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = GroupMetrics {
+            rebalances: Counter::default(),
+            offset_commits: Counter::default(),
+            groups: Gauge::default(),
+            members: Gauge::default(),
+        };
+        registry.register(
+            "weir_group_rebalances",
+            "Join phases completed (new generations), over all groups",
+            metrics.rebalances.clone(),
+        );
+        registry.register(
+            "weir_group_offset_commits",
+            "Partition offsets committed",
+            metrics.offset_commits.clone(),
+        );
+        registry.register(
+            "weir_groups_loaded",
+            "Groups the coordinator holds in memory (those with members or in a rebalance)",
+            metrics.groups.clone(),
+        );
+        registry.register(
+            "weir_group_members",
+            "Members of the groups in memory",
+            metrics.members.clone(),
+        );
+        metrics
     }
 }

@@ -250,6 +250,15 @@ async fn a_second_member_makes_the_group_rebalance_and_both_get_assignments() {
         heartbeat(&groups, "g", &b_id, generation + 1).await,
         ErrorCode::None
     );
+
+    // Operators see both generations.
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &h.control_plane.metrics_registry())
+        .expect("encode metrics");
+    assert!(
+        text.lines().any(|l| l == "weir_group_rebalances_total 2"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ pub use group::{GroupConfig, State};
 
 use crate::error::{ItemError, Result};
 use crate::lease::Lease;
+use crate::metrics::GroupMetrics;
 use crate::proto::{
     CommitOffsetsRequest, CommitOffsetsResponse, DeleteOffsetsRequest, DeleteOffsetsResponse,
     DeletedGroup, DescribedGroup, DescribedMember, ErrorCode, GroupHeartbeatRequest, GroupOffsets,
@@ -60,16 +61,18 @@ struct Inner {
     store: Store,
     lease: Lease,
     config: GroupConfig,
+    metrics: GroupMetrics,
     groups: Mutex<HashMap<String, SlotRef>>,
 }
 
 impl GroupCoordinator {
-    pub fn new(store: Store, lease: Lease, config: GroupConfig) -> Self {
+    pub fn new(store: Store, lease: Lease, config: GroupConfig, metrics: GroupMetrics) -> Self {
         GroupCoordinator {
             inner: Arc::new(Inner {
                 store,
                 lease,
                 config,
+                metrics,
                 groups: Mutex::new(HashMap::new()),
             }),
         }
@@ -103,17 +106,32 @@ impl GroupCoordinator {
             .map(|(id, slot)| (id.clone(), slot.clone()))
             .collect();
         let now = Instant::now();
+        let (mut loaded, mut members) = (0, 0);
         for (id, slot) in slots {
             let mut slot = slot.lock().await;
             let Some(group) = slot.group.as_mut() else {
                 continue;
             };
+            let generation = group.generation;
             group.tick(&self.inner.config, now);
+            self.count_rebalance(generation, group);
             self.save_if_dirty(group).await;
             if group.is_idle() {
                 slot.evicted = true;
                 self.inner.groups.lock().remove(&id);
+            } else {
+                loaded += 1;
+                members += group.members.len() as i64;
             }
+        }
+        self.inner.metrics.groups.set(loaded);
+        self.inner.metrics.members.set(members);
+    }
+
+    /// Counts a join phase that ended while the group was in hand.
+    fn count_rebalance(&self, generation_before: i32, group: &Group) {
+        if group.generation != generation_before {
+            self.inner.metrics.rebalances.inc();
         }
     }
 
@@ -236,7 +254,9 @@ impl GroupCoordinator {
         let config = &self.inner.config;
         let outcome = self
             .with_group(&request.group_id, async |group| {
+                let generation = group.generation;
                 let outcome = group.join(&request, config, new_member_id, Instant::now());
+                self.count_rebalance(generation, group);
                 self.save_if_dirty(group).await;
                 outcome
             })
@@ -320,7 +340,9 @@ impl GroupCoordinator {
         let config = &self.inner.config;
         let members = self
             .with_group(&request.group_id, async |group| {
+                let generation = group.generation;
                 let answers = group.leave(&request.members, config, Instant::now());
+                self.count_rebalance(generation, group);
                 self.save_if_dirty(group).await;
                 answers
             })
