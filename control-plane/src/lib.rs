@@ -141,9 +141,14 @@ impl ControlPlane {
         let tasks = vec![
             sequencer_task,
             groups.spawn_ticker(cancel.clone()),
+            producers::spawn_expiry(
+                store.clone(),
+                lease.clone(),
+                config.producer_state_expiry,
+                cancel.clone(),
+            ),
             lease.spawn_renewal(cancel.clone()),
             spawn_janitor(store.clone(), config.registry.clone(), cancel.clone()),
-            producers::spawn_expiry(store.clone(), config.producer_state_expiry, cancel.clone()),
         ];
         Ok(ControlPlane {
             service: ControlPlaneService {

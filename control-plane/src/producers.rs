@@ -28,6 +28,7 @@ use weir_metadata::keyspace::{self, ProducerRecord, ProducerStateRecord, Sequenc
 use weir_metadata::{Offset, ProducerId, RangeOption, Transaction, decode_counter, key_after};
 
 use crate::error::{Error, ItemError, Result};
+use crate::lease::Lease;
 use crate::proto::ErrorCode;
 use crate::store::Store;
 
@@ -346,6 +347,7 @@ fn decode_updated_ms(store: &Store, key: &[u8], value: &[u8]) -> Result<i64> {
 /// Runs [`expire`] every minute until `cancel` fires.
 pub fn spawn_expiry(
     store: Store,
+    lease: Lease,
     expiry: Duration,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -355,6 +357,10 @@ pub fn spawn_expiry(
             tokio::select! {
                 () = cancel.cancelled() => break,
                 _ = ticker.tick() => {}
+            }
+            // One instance is enough; standbys leave it to the lease holder.
+            if !lease.holds() {
+                continue;
             }
             match expire(&store, expiry).await {
                 Ok(0) => {}

@@ -668,3 +668,66 @@ async fn a_standby_control_plane_sends_members_to_the_active_one() {
     standby.shutdown().await;
     active.shutdown().await;
 }
+
+#[tokio::test]
+async fn offsets_of_a_deleted_topic_are_not_those_of_its_namesake() {
+    let h = harness().await;
+    h.create_topic("t", 2).await;
+    let groups = h.control_plane.groups();
+    let commit = CommitOffsetsRequest {
+        group_id: "g".into(),
+        generation: -1,
+        topics: vec![TopicOffsets {
+            topic: "t".into(),
+            partitions: vec![PartitionOffset {
+                partition: 1,
+                offset: 500,
+                leader_epoch: -1,
+                ..Default::default()
+            }],
+        }],
+        ..Default::default()
+    };
+    let answer = groups.commit_offsets(commit).await.expect("commit");
+    assert_eq!(code(answer.topics[0].partitions[0].error), ErrorCode::None);
+    let fetch = || async {
+        groups
+            .fetch_offsets(vec![GroupOffsetsQuery {
+                group_id: "g".into(),
+                topics: vec![TopicPartitions {
+                    topic: "t".into(),
+                    partitions: vec![1],
+                }],
+                ..Default::default()
+            }])
+            .await
+            .expect("fetch")[0]
+            .topics[0]
+            .partitions[0]
+            .offset
+    };
+    assert_eq!(fetch().await, 500);
+
+    weir_control_plane::topics::delete_topics(
+        h.control_plane.store(),
+        &[weir_control_plane::topics::TopicRef::Name("t".into())],
+    )
+    .await
+    .expect("delete topic");
+    assert_eq!(fetch().await, -1, "the topic is gone");
+    h.create_topic("t", 2).await;
+    assert_eq!(
+        fetch().await,
+        -1,
+        "a new topic of the same name starts without the old one's offsets"
+    );
+    let all = groups
+        .fetch_offsets(vec![GroupOffsetsQuery {
+            group_id: "g".into(),
+            all_topics: true,
+            ..Default::default()
+        }])
+        .await
+        .expect("fetch");
+    assert!(all[0].topics.is_empty(), "{all:?}");
+}

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use weir_metadata::keyspace::{
     self, CommittedOffset, GroupMemberRecord, GroupProtocol, GroupRecord, TopicRecord,
 };
-use weir_metadata::{Partition, Transaction};
+use weir_metadata::{Partition, TopicId, Transaction};
 
 use super::group::{Group, Member};
 use crate::error::{ItemError, Result};
@@ -141,26 +141,26 @@ pub(super) async fn list(store: &Store) -> Result<Vec<(String, GroupRecord)>> {
         .await
 }
 
-/// Partition counts of the named topics, `None` for topics that do not exist.
-async fn partition_counts<'a>(
+/// The id and partition count of each named topic, `None` for topics that do not exist.
+async fn topics_by_name<'a>(
     tx: &Transaction,
     store: &Store,
     topics: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<&'a str, Option<i32>>> {
-    let mut counts = HashMap::new();
+) -> Result<HashMap<&'a str, Option<(TopicId, i32)>>> {
+    let mut found = HashMap::new();
     for name in topics {
-        if counts.contains_key(name) {
+        if found.contains_key(name) {
             continue;
         }
-        let count = match topic_id_by_name(tx, &store.ks, name).await? {
+        let topic = match topic_id_by_name(tx, &store.ks, name).await? {
             Some(id) => topic_by_id(tx, &store.ks, id)
                 .await?
-                .map(|t: TopicRecord| t.partitions),
+                .map(|t: TopicRecord| (id, t.partitions)),
             None => None,
         };
-        counts.insert(name, count);
+        found.insert(name, topic);
     }
-    Ok(counts)
+    Ok(found)
 }
 
 /// Stores committed offsets, each checked against the topics that exist and the size
@@ -180,8 +180,8 @@ pub(super) async fn commit(
         .run(|tx| {
             let create_group = create_group.clone();
             async move {
-                let counts =
-                    partition_counts(&tx, store, topics.iter().map(|t| t.topic.as_str())).await?;
+                let found =
+                    topics_by_name(&tx, store, topics.iter().map(|t| t.topic.as_str())).await?;
                 let mut wrote = false;
                 let results = topics
                     .iter()
@@ -191,11 +191,8 @@ pub(super) async fn commit(
                             .partitions
                             .iter()
                             .map(|p| {
-                                let error = match counts
-                                    .get(topic.topic.as_str())
-                                    .copied()
-                                    .flatten()
-                                {
+                                let current = found.get(topic.topic.as_str()).copied().flatten();
+                                let error = match current.map(|(_, count)| count) {
                                     None => Some(ItemError::new(
                                         ErrorCode::UnknownTopic,
                                         format!("no topic {:?}", topic.topic),
@@ -229,6 +226,9 @@ pub(super) async fn commit(
                                         leader_epoch: p.leader_epoch,
                                         metadata: p.metadata.clone().unwrap_or_default(),
                                         commit_ms: now_ms,
+                                        topic_id: current
+                                            .map(|(id, _)| id.as_bytes().to_vec())
+                                            .unwrap_or_default(),
                                     };
                                     tx.set(
                                         &store.ks.group_offset(
@@ -257,7 +257,8 @@ pub(super) async fn commit(
 }
 
 /// Reads a group's committed offsets: all of them, or those of the partitions asked
-/// for (offset -1 where none was committed).
+/// for (offset -1 where none was committed). An offset committed for a topic that has
+/// since been deleted (and maybe created anew under the same name) is not answered.
 pub(super) async fn fetch(
     store: &Store,
     group: &str,
@@ -266,54 +267,87 @@ pub(super) async fn fetch(
     store
         .db
         .run(|tx| async move {
-            let decode = |kv: &weir_metadata::KeyValue| -> Result<(String, PartitionOffset)> {
-                let (topic, partition) = store.ks.group_offset_of_key(&kv.key)?;
-                let record: CommittedOffset = keyspace::decode(&kv.key, &kv.value)?;
-                Ok((topic, stored_offset(partition.0, record)))
-            };
-            let Some(topics) = topics else {
-                let mut out: Vec<TopicOffsets> = Vec::new();
-                for kv in tx
-                    .snapshot_get_range(&store.ks.group_offsets(group))
-                    .await?
-                {
-                    let (topic, offset) = decode(&kv)?;
-                    match out.last_mut() {
-                        Some(last) if last.topic == topic => last.partitions.push(offset),
-                        _ => out.push(TopicOffsets {
-                            topic,
-                            partitions: vec![offset],
-                        }),
-                    }
+            let kvs = match topics {
+                None => {
+                    tx.snapshot_get_range(&store.ks.group_offsets(group))
+                        .await?
                 }
-                return Ok(out);
+                Some(topics) => {
+                    let mut kvs = Vec::new();
+                    for topic in topics {
+                        kvs.extend(
+                            tx.snapshot_get_range(
+                                &store.ks.group_topic_offsets(group, &topic.topic),
+                            )
+                            .await?,
+                        );
+                    }
+                    kvs
+                }
             };
-            let mut out = Vec::with_capacity(topics.len());
-            for topic in topics {
-                let stored: HashMap<i32, PartitionOffset> = tx
-                    .snapshot_get_range(&store.ks.group_topic_offsets(group, &topic.topic))
-                    .await?
-                    .iter()
-                    .map(|kv| decode(kv).map(|(_, o)| (o.partition, o)))
-                    .collect::<Result<_>>()?;
-                out.push(TopicOffsets {
-                    topic: topic.topic.clone(),
-                    partitions: topic
-                        .partitions
-                        .iter()
-                        .map(|&p| {
-                            stored.get(&p).cloned().unwrap_or(PartitionOffset {
-                                partition: p,
-                                offset: -1,
-                                leader_epoch: -1,
-                                metadata: Some(String::new()),
-                                ..Default::default()
-                            })
-                        })
-                        .collect(),
-                });
+            let mut stored: Vec<(String, CommittedOffset, i32)> = Vec::with_capacity(kvs.len());
+            let mut names: Vec<String> = Vec::new();
+            for kv in &kvs {
+                let (topic, partition) = store.ks.group_offset_of_key(&kv.key)?;
+                if !names.contains(&topic) {
+                    names.push(topic.clone());
+                }
+                stored.push((topic, keyspace::decode(&kv.key, &kv.value)?, partition.0));
             }
-            Ok(out)
+            let current = topics_by_name(&tx, store, names.iter().map(String::as_str)).await?;
+            let live =
+                |topic: &str, record: &CommittedOffset| match current.get(topic).copied().flatten()
+                {
+                    None => false,
+                    Some((id, _)) => record.topic_id.is_empty() || record.topic_id == id.as_bytes(),
+                };
+            let mut by_topic: Vec<TopicOffsets> = Vec::new();
+            for (topic, record, partition) in stored {
+                if !live(&topic, &record) {
+                    continue;
+                }
+                let offset = stored_offset(partition, record);
+                match by_topic.iter_mut().find(|t| t.topic == topic) {
+                    Some(t) => t.partitions.push(offset),
+                    None => by_topic.push(TopicOffsets {
+                        topic,
+                        partitions: vec![offset],
+                    }),
+                }
+            }
+            let Some(topics) = topics else {
+                return Ok(by_topic);
+            };
+            Ok(topics
+                .iter()
+                .map(|topic| {
+                    let found: HashMap<i32, &PartitionOffset> = by_topic
+                        .iter()
+                        .filter(|t| t.topic == topic.topic)
+                        .flat_map(|t| &t.partitions)
+                        .map(|p| (p.partition, p))
+                        .collect();
+                    TopicOffsets {
+                        topic: topic.topic.clone(),
+                        partitions: topic
+                            .partitions
+                            .iter()
+                            .map(|&p| {
+                                found
+                                    .get(&p)
+                                    .map(|o| (*o).clone())
+                                    .unwrap_or(PartitionOffset {
+                                        partition: p,
+                                        offset: -1,
+                                        leader_epoch: -1,
+                                        metadata: Some(String::new()),
+                                        ..Default::default()
+                                    })
+                            })
+                            .collect(),
+                    }
+                })
+                .collect())
         })
         .await
 }
