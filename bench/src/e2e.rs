@@ -10,8 +10,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -48,21 +46,7 @@ fn now_micros() -> u64 {
 }
 
 pub(crate) async fn run(args: E2eArgs) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap)
-        .create()
-        .context("create admin client")?;
-    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
-    for result in admin
-        .create_topics([&topic], &AdminOptions::new())
-        .await
-        .context("create topic")?
-    {
-        match result {
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => anyhow::bail!("create topic {name}: {code}"),
-        }
-    }
+    crate::ensure_topic(&args.bootstrap, &args.topic, args.partitions).await?;
 
     // The consumer starts at each partition's end before anything is sent.
     let consumer: BaseConsumer = ClientConfig::new()

@@ -126,12 +126,17 @@ struct ProduceArgs {
     metrics: Option<String>,
 }
 
-async fn create_topic(args: &ProduceArgs) -> anyhow::Result<()> {
+/// Creates `topic` with `partitions` partitions unless it exists.
+pub(crate) async fn ensure_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .create()
         .context("create admin client")?;
-    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
+    let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = admin
         .create_topics([&topic], &AdminOptions::new())
         .await
@@ -146,7 +151,7 @@ async fn create_topic(args: &ProduceArgs) -> anyhow::Result<()> {
 }
 
 async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
-    create_topic(&args).await?;
+    ensure_topic(&args.bootstrap, &args.topic, args.partitions).await?;
     let before = object_store_counts(args.metrics.as_deref()).await?;
     let producers: Vec<FutureProducer> = (0..args.producers.max(1))
         .map(|_| {

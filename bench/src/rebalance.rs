@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
@@ -105,21 +103,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> anyh
 }
 
 pub(crate) async fn run(args: RebalanceArgs) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap)
-        .create()
-        .context("create admin client")?;
-    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
-    for result in admin
-        .create_topics([&topic], &AdminOptions::new())
-        .await
-        .context("create topic")?
-    {
-        match result {
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => anyhow::bail!("create topic {name}: {code}"),
-        }
-    }
+    crate::ensure_topic(&args.bootstrap, &args.topic, args.partitions).await?;
     tokio::task::spawn_blocking(move || measure(args)).await?
 }
 
