@@ -1,0 +1,10 @@
+//! Weir under faults. `weir-chaos run` starts a cluster of real processes (a control
+//! plane, three agents, an S3 server), puts TCP proxies the harness controls between
+//! them, runs Kafka producers and consumers that log every operation to a history, and
+//! lets a nemesis kill, pause, cut off and degrade the parts on a seeded schedule. Then
+//! everything heals, a catch-up reads every partition from the start, and the checker
+//! looks for every anomaly in Jepsen's Kafka taxonomy plus Weir's own oracles.
+//! `weir-chaos check HISTORY` checks a recorded history again.
+
+pub mod checker;
+pub mod history;
