@@ -7,6 +7,7 @@ mod reserve;
 static ALLOCATOR: reserve::Reserving = reserve::Reserving;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -83,6 +84,17 @@ struct BatchingArgs {
     /// seed=N. Example: "s3-standard,put.error_rate=0.1,seed=7". See docs/agent.md.
     #[arg(long, env = "WEIR_OBJECT_STORE_FAULTS", value_parser = parse_faults)]
     object_store_faults: Option<FaultConfig>,
+
+    /// Testing only: a file holding a spec as for --object-store-faults, read again
+    /// whenever it changes (checked twice a second), so a test harness can start and
+    /// stop faults while the process runs. A missing or empty file means no faults; a
+    /// spec that does not parse is logged and the faults in force are kept.
+    #[arg(
+        long,
+        env = "WEIR_OBJECT_STORE_FAULTS_FILE",
+        conflicts_with = "object_store_faults"
+    )]
+    object_store_faults_file: Option<PathBuf>,
 }
 
 fn parse_faults(spec: &str) -> Result<FaultConfig, String> {
@@ -360,21 +372,65 @@ fn agent_config(
     }
 }
 
-/// Wraps the bucket's store in a [`FaultyStore`] when faults were asked for. The check
-/// at start runs on the bare store, so a wrong bucket is still refused at once.
-fn with_faults(bucket: Bucket, faults: Option<&FaultConfig>) -> Bucket {
-    match faults {
-        Some(faults) if !faults.is_none() => {
-            tracing::warn!(
-                ?faults,
-                "injecting object-store faults (--object-store-faults): for tests and benchmarks only"
-            );
-            Bucket {
-                store: std::sync::Arc::new(FaultyStore::new(bucket.store, faults.clone())),
-                prefix: bucket.prefix,
+/// Wraps the bucket's store in a [`FaultyStore`] when faults were asked for, by spec or
+/// by file. The check at start runs on the bare store, so a wrong bucket is still
+/// refused at once.
+fn with_faults(bucket: Bucket, batching: &BatchingArgs) -> Bucket {
+    let faults = match (
+        &batching.object_store_faults,
+        &batching.object_store_faults_file,
+    ) {
+        (Some(faults), _) if !faults.is_none() => faults.clone(),
+        (_, Some(_)) => FaultConfig::default(),
+        _ => return bucket,
+    };
+    tracing::warn!(
+        ?faults,
+        file = ?batching.object_store_faults_file,
+        "injecting object-store faults: for tests and benchmarks only"
+    );
+    let store = std::sync::Arc::new(FaultyStore::new(bucket.store, faults));
+    if let Some(path) = &batching.object_store_faults_file {
+        tokio::spawn(follow_faults_file(path.clone(), store.clone()));
+    }
+    Bucket {
+        store,
+        prefix: bucket.prefix,
+    }
+}
+
+/// Applies the spec in `path` to `store` whenever the file's contents change.
+async fn follow_faults_file(path: PathBuf, store: std::sync::Arc<FaultyStore>) {
+    let mut applied = String::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        ticker.tick().await;
+        let spec = match tokio::fs::read_to_string(&path).await {
+            Ok(spec) => spec.trim().to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "read the object-store faults file");
+                continue;
+            }
+        };
+        if spec == applied {
+            continue;
+        }
+        let parsed = if spec.is_empty() {
+            Ok(FaultConfig::default())
+        } else {
+            FaultConfig::parse(&spec)
+        };
+        match parsed {
+            Ok(faults) => {
+                tracing::warn!(spec = %spec, "object-store faults changed");
+                store.set_config(faults);
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), spec = %spec, error = %e, "object-store faults file does not parse; keeping the faults in force");
             }
         }
-        _ => bucket,
+        applied = spec;
     }
 }
 
@@ -398,7 +454,7 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     };
     let bucket = bucket::open(&bucket_url)?;
     bucket::check(&bucket_url, &bucket).await?;
-    let bucket = with_faults(bucket, args.batching.object_store_faults.as_ref());
+    let bucket = with_faults(bucket, &args.batching);
 
     let metadata = MetadataUrl::Embedded(args.data_dir.join("metadata"));
     let db = Database::open(&metadata)
@@ -511,7 +567,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     let bucket = bucket::open(&args.bucket)?;
     bucket::check(&args.bucket, &bucket).await?;
-    let bucket = with_faults(bucket, args.batching.object_store_faults.as_ref());
+    let bucket = with_faults(bucket, &args.batching);
     let token = args.token.clone().filter(|t| !t.is_empty());
     let client = ControlPlaneClient::connect(&args.control_plane, token.as_deref())
         .await

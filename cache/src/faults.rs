@@ -460,7 +460,7 @@ struct OpCounters {
 #[derive(Debug)]
 pub struct FaultyStore<T: ObjectStore = Arc<dyn ObjectStore>> {
     inner: T,
-    config: FaultConfig,
+    config: Mutex<Arc<FaultConfig>>,
     rng: Mutex<SmallRng>,
     counters: [OpCounters; 5],
 }
@@ -470,13 +470,19 @@ impl<T: ObjectStore> FaultyStore<T> {
         FaultyStore {
             rng: Mutex::new(SmallRng::seed_from_u64(config.seed)),
             inner,
-            config,
+            config: Mutex::new(Arc::new(config)),
             counters: Default::default(),
         }
     }
 
-    pub fn config(&self) -> &FaultConfig {
-        &self.config
+    pub fn config(&self) -> Arc<FaultConfig> {
+        self.config.lock().clone()
+    }
+
+    /// Injects what `config` says from the next call on (calls under way keep their
+    /// planned fate). The RNG goes on from where it was: `config.seed` is not applied.
+    pub fn set_config(&self, config: FaultConfig) {
+        *self.config.lock() = Arc::new(config);
     }
 
     /// The counts of `op` so far.
@@ -493,7 +499,8 @@ impl<T: ObjectStore> FaultyStore<T> {
     /// Draws the fate of the next call of `op`. Draws happen in call order under one
     /// lock, so a seed and a sequence of calls give the same faults every run.
     fn plan(&self, op: Op) -> Plan {
-        let faults = self.config.op(op);
+        let config = self.config();
+        let faults = config.op(op);
         let counters = &self.counters[op.index()];
         let call = counters.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let mut rng = self.rng.lock();

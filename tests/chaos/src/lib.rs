@@ -7,4 +7,10 @@
 //! `weir-chaos check HISTORY` checks a recorded history again.
 
 pub mod checker;
+pub mod cluster;
 pub mod history;
+pub mod nemesis;
+pub mod oracle;
+pub mod proxy;
+pub mod run;
+pub mod workers;

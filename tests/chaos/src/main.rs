@@ -2,14 +2,17 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use weir_chaos::nemesis::Family;
+use weir_chaos::run::{self, RunConfig};
 use weir_chaos::{checker, history};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "weir-chaos",
-    about = "Weir under faults: run a fault schedule, or check a recorded history"
+    about = "Weir under faults: run a fault schedule against a cluster, or check a recorded history"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -18,6 +21,37 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a cluster (control plane, three agents, an S3 server), run Kafka workers
+    /// under a seeded fault schedule, heal, catch up, and check the history. Needs the
+    /// `weir` and `weir-bench` binaries beside this one (cargo build --bins).
+    Run {
+        /// Seconds of faults (the whole run takes about a minute more).
+        #[arg(long, default_value_t = 180)]
+        duration: u64,
+        /// Seeds the schedule and the workers' choices; printed on failure.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Fault families, comma-separated: kill, pause, partition, store.
+        #[arg(
+            long,
+            default_value = "kill,pause,partition,store",
+            value_delimiter = ','
+        )]
+        faults: Vec<Family>,
+        /// Where the history, the logs and the report go [default: target/chaos/seed-N].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        #[arg(long, default_value_t = 3)]
+        producers: usize,
+        /// Values each producer sends per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// Also run a consumer group of two subscribe members.
+        #[arg(long)]
+        subscribe: bool,
+    },
     /// Check a recorded history (JSON lines) and print a verdict per anomaly class.
     Check {
         /// The history file.
@@ -27,6 +61,49 @@ enum Command {
 
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        Command::Run {
+            duration,
+            seed,
+            faults,
+            out,
+            partitions,
+            producers,
+            rate,
+            subscribe,
+        } => {
+            let config = RunConfig {
+                seed,
+                duration: Duration::from_secs(duration),
+                families: faults,
+                out: out.unwrap_or_else(|| PathBuf::from(format!("target/chaos/seed-{seed}"))),
+                agents: 3,
+                partitions,
+                producers,
+                rate,
+                subscribe,
+                recovery: Duration::from_secs(15),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let verdict = runtime.block_on(run::run(&config))?;
+            print!("{}", verdict.report);
+            for problem in &verdict.problems {
+                println!("problem: {problem}");
+            }
+            println!(
+                "{} faults in {duration} s, seed {seed}; history, logs and report in {}",
+                verdict.faults,
+                config.out.display()
+            );
+            std::fs::write(config.out.join("report.txt"), verdict.report.to_string())?;
+            if verdict.is_clean() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("FAILED: rerun with `weir-chaos run --seed {seed} --duration {duration}`");
+                Ok(ExitCode::FAILURE)
+            }
+        }
         Command::Check { history } => {
             let events = history::read(&history)?;
             let report = checker::check(&events);

@@ -1,0 +1,393 @@
+//! The cluster under test, each part its own process on 127.0.0.1: an S3 server
+//! (`weir-bench s3-server`, s3s-fs checking SigV4), `weir control-plane` on embedded
+//! metadata, and three `weir agent`s on that bucket. Clients reach agent `i` only
+//! through `client_proxies[i]` (the address the agent advertises), and agent `i`
+//! reaches the control plane only through `control_proxies[i]`, so the nemesis can cut
+//! either link. Each process logs to `<out>/<name>.log`, appended across restarts.
+
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::proxy::Proxy;
+
+pub const BUCKET: &str = "weir-chaos";
+pub const TOKEN: &str = "weir-chaos-token";
+const ACCESS_KEY: &str = "weir-chaos-access-key";
+const SECRET_KEY: &str = "weir-chaos-secret-key";
+
+/// Agent settings that bound how long a fault can keep a request waiting, and let
+/// garbage collection run within the run.
+pub const PRODUCE_TIMEOUT_MS: u64 = 5_000;
+pub const GC_GRACE_MS: u64 = 10_000;
+pub const GC_INTERVAL_MS: u64 = 2_000;
+
+/// Where the `weir` and `weir-bench` binaries are.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub weir: PathBuf,
+    pub weir_bench: PathBuf,
+}
+
+impl Binaries {
+    /// Next to this executable (`target/<profile>/`), where cargo builds them.
+    pub fn beside_me() -> anyhow::Result<Binaries> {
+        let me = std::env::current_exe().context("find weir-chaos's own path")?;
+        let dir = me.parent().context("weir-chaos has no directory")?;
+        let binaries = Binaries {
+            weir: dir.join("weir"),
+            weir_bench: dir.join("weir-bench"),
+        };
+        for path in [&binaries.weir, &binaries.weir_bench] {
+            if !path.exists() {
+                bail!(
+                    "{} is missing: build it first (cargo build --bins)",
+                    path.display()
+                );
+            }
+        }
+        Ok(binaries)
+    }
+}
+
+/// One process of the cluster, restartable with the same command line.
+#[derive(Debug)]
+pub struct Process {
+    pub name: String,
+    command: Vec<String>,
+    program: PathBuf,
+    envs: Vec<(String, String)>,
+    log: PathBuf,
+    /// Accepts connections once the process is ready.
+    pub port: u16,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Process {
+    fn new(
+        name: &str,
+        program: &Path,
+        command: Vec<String>,
+        envs: Vec<(String, String)>,
+        out: &Path,
+        port: u16,
+    ) -> Process {
+        Process {
+            name: name.to_string(),
+            command,
+            program: program.to_path_buf(),
+            envs,
+            log: out.join(format!("{name}.log")),
+            port,
+            child: None,
+            paused: false,
+        }
+    }
+
+    /// Starts the process and waits until its port accepts connections.
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("open {}", self.log.display()))?;
+        let child = Command::new(&self.program)
+            .args(&self.command)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", self.name))?;
+        self.child = Some(child);
+        self.paused = false;
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "{} exited at start ({status}); see {}",
+                    self.name,
+                    self.log.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not listen on port {} within a minute; see {}",
+                    self.name,
+                    self.port,
+                    self.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// kill -9, and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if self.paused {
+                self.signal_pid(child.id(), "CONT");
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused = false;
+    }
+
+    /// SIGSTOP: the process holds its sockets and answers nothing.
+    pub fn pause(&mut self) {
+        if let Some(pid) = self.child.as_ref().map(Child::id) {
+            self.signal_pid(pid, "STOP");
+            self.paused = true;
+        }
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self) {
+        if let Some(pid) = self.child.as_ref().map(Child::id) {
+            self.signal_pid(pid, "CONT");
+            self.paused = false;
+        }
+    }
+
+    fn signal_pid(&self, pid: u32, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status();
+        if !matches!(sent, Ok(status) if status.success()) {
+            eprintln!("weir-chaos: could not send SIG{signal} to {}", self.name);
+        }
+    }
+
+    /// Stops it with SIGTERM, then SIGKILL after a few seconds.
+    pub fn stop(&mut self) {
+        if self.paused {
+            self.resume();
+        }
+        if let Some(mut child) = self.child.take() {
+            self.signal_pid(child.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether it died on its own (a crash, not a kill of ours).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The whole cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    pub s3: Process,
+    pub control_plane: Process,
+    pub agents: Vec<Process>,
+    pub client_proxies: Vec<Proxy>,
+    pub control_proxies: Vec<Proxy>,
+    /// Where the S3 server keeps the bucket's objects, one file each.
+    pub bucket_dir: PathBuf,
+    /// `faults_files[i]` holds agent `i`'s object-store fault spec.
+    pub faults_files: Vec<PathBuf>,
+    pub control_plane_url: String,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Cluster {
+    /// Starts everything under `out`; `agents` agents, all in one zone so every client
+    /// may use every agent.
+    pub async fn start(binaries: &Binaries, out: &Path, agents: usize) -> anyhow::Result<Cluster> {
+        let s3_dir = out.join("s3");
+        let s3_port = free_port()?;
+        let mut s3 = Process::new(
+            "s3-server",
+            &binaries.weir_bench,
+            strings(&[
+                "s3-server",
+                "--listen",
+                &format!("127.0.0.1:{s3_port}"),
+                "--dir",
+                &s3_dir.display().to_string(),
+                "--bucket",
+                BUCKET,
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+            ]),
+            Vec::new(),
+            out,
+            s3_port,
+        );
+        s3.start()?;
+
+        let grpc = free_port()?;
+        let mut control_plane = Process::new(
+            "control-plane",
+            &binaries.weir,
+            strings(&[
+                "control-plane",
+                "--listen",
+                &format!("127.0.0.1:{grpc}"),
+                "--http-listen",
+                &format!("127.0.0.1:{}", free_port()?),
+                "--metadata",
+                &format!("embedded://{}", out.join("metadata").display()),
+                "--instance-id",
+                "chaos-control-plane",
+                "--lease-ttl-secs",
+                "3",
+            ]),
+            vec![("WEIR_CONTROL_PLANE_TOKEN".into(), TOKEN.into())],
+            out,
+            grpc,
+        );
+        control_plane.start()?;
+
+        let aws = vec![
+            (
+                "AWS_ENDPOINT_URL".to_string(),
+                format!("http://127.0.0.1:{s3_port}"),
+            ),
+            ("AWS_ACCESS_KEY_ID".to_string(), ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), SECRET_KEY.to_string()),
+            ("AWS_REGION".to_string(), "us-east-1".to_string()),
+            ("AWS_ALLOW_HTTP".to_string(), "true".to_string()),
+            ("WEIR_CONTROL_PLANE_TOKEN".to_string(), TOKEN.to_string()),
+        ];
+        let mut processes = Vec::new();
+        let mut client_proxies = Vec::new();
+        let mut control_proxies = Vec::new();
+        let mut faults_files = Vec::new();
+        for i in 0..agents {
+            let port = free_port()?;
+            let client_proxy = Proxy::start(loopback(0), loopback(port)).await?;
+            let control_proxy = Proxy::start(loopback(0), loopback(grpc)).await?;
+            let faults = out.join(format!("agent-{i}.faults"));
+            std::fs::write(&faults, "")?;
+            let mut agent = Process::new(
+                &format!("agent-{i}"),
+                &binaries.weir,
+                strings(&[
+                    "agent",
+                    "--control-plane",
+                    &format!("http://{}", control_proxy.addr),
+                    "--bucket",
+                    &format!("s3://{BUCKET}"),
+                    "--zone",
+                    "chaos-zone",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--advertise",
+                    &client_proxy.addr.to_string(),
+                    "--http-listen",
+                    &format!("127.0.0.1:{}", free_port()?),
+                    "--batch-timeout-ms",
+                    "50",
+                    "--produce-timeout-ms",
+                    &PRODUCE_TIMEOUT_MS.to_string(),
+                    "--gc-grace-ms",
+                    &GC_GRACE_MS.to_string(),
+                    "--gc-interval-ms",
+                    &GC_INTERVAL_MS.to_string(),
+                    "--object-store-faults-file",
+                    &faults.display().to_string(),
+                ]),
+                aws.clone(),
+                out,
+                port,
+            );
+            agent.start()?;
+            processes.push(agent);
+            client_proxies.push(client_proxy);
+            control_proxies.push(control_proxy);
+            faults_files.push(faults);
+        }
+        Ok(Cluster {
+            s3,
+            control_plane,
+            agents: processes,
+            client_proxies,
+            control_proxies,
+            bucket_dir: s3_dir.join(BUCKET),
+            faults_files,
+            control_plane_url: format!("http://127.0.0.1:{grpc}"),
+        })
+    }
+
+    /// Clients' bootstrap list: every agent, through its proxy.
+    pub fn bootstrap(&self) -> String {
+        self.client_proxies
+            .iter()
+            .map(|p| p.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Any process that died when we did not kill it.
+    pub fn crashed(&mut self) -> Vec<String> {
+        let mut crashed = Vec::new();
+        for process in std::iter::once(&mut self.s3)
+            .chain(std::iter::once(&mut self.control_plane))
+            .chain(self.agents.iter_mut())
+        {
+            if let Some(status) = process.exited() {
+                crashed.push(format!("{} ({status})", process.name));
+            }
+        }
+        crashed
+    }
+
+    pub fn stop(&mut self) {
+        for agent in &mut self.agents {
+            agent.stop();
+        }
+        self.control_plane.stop();
+        self.s3.stop();
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_string()).collect()
+}
