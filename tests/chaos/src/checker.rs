@@ -270,13 +270,19 @@ impl fmt::Display for Report {
         if anomalies == 0 {
             writeln!(f, "verdict: no anomaly")
         } else {
+            let classes = self.found().len();
             writeln!(
                 f,
-                "verdict: {anomalies} anomalies in {} classes",
-                self.found().len()
+                "verdict: {anomalies} {} in {classes} {}",
+                plural(anomalies, "anomaly", "anomalies"),
+                plural(classes, "class", "classes")
             )
         }
     }
+}
+
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }
 
 /// Checks `history`.
