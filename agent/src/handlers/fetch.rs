@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -15,6 +16,10 @@ use weir_control_plane::proto::{self, ErrorCode};
 
 use crate::context::Context;
 use crate::topics::TopicInfo;
+
+/// Index entries of one partition read at once: objects written 50–250 ms apart hold a
+/// few batches each, so a cold read of a partition's backlog is many small GETs.
+const ENTRIES_READ_AT_ONCE: usize = 16;
 
 /// One requested partition, resolved.
 struct Want {
@@ -216,14 +221,30 @@ async fn fetch_once(
                 answer.last_stable_offset = found.high_watermark;
                 answer.log_start_offset = found.log_start_offset;
             }
+            // Entries are read concurrently (each may be a different object, and a cold
+            // one is a GET away) and answered in order, up to the first that fails.
             let mut records = BytesMut::new();
-            for entry in &entries {
-                if let Err(e) = ctx.reader.read_entry(entry, &mut records).await {
-                    tracing::warn!(error = %e, "read batches for fetch");
-                    if records.is_empty() {
-                        answer.error_code = ResponseError::KafkaStorageError.code();
+            let mut read = futures::stream::iter(entries.into_iter().map(|entry| {
+                let reader = ctx.reader.clone();
+                async move {
+                    let mut batches = BytesMut::new();
+                    reader
+                        .read_entry(&entry, &mut batches)
+                        .await
+                        .map(|()| batches)
+                }
+            }))
+            .buffered(ENTRIES_READ_AT_ONCE);
+            while let Some(batches) = read.next().await {
+                match batches {
+                    Ok(batches) => records.extend_from_slice(&batches),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "read batches for fetch");
+                        if records.is_empty() {
+                            answer.error_code = ResponseError::KafkaStorageError.code();
+                        }
+                        break;
                     }
-                    break;
                 }
             }
             let bytes = records.len() as u64;

@@ -46,7 +46,7 @@ pub async fn dispatch(
     let client_id = header.client_id.as_deref();
     let caller = groups::Caller { client_id, peer };
     let body = match admitted {
-        Admitted::Produce(prepared) => return produce::answer(ctx, prepared).await.map(Into::into),
+        Admitted::Produce(prepared) => return produce::answer(prepared).await.map(Into::into),
         Admitted::Request(body) => *body,
     };
     Some(match body {

@@ -4,6 +4,16 @@
 //! Kafka broker appends them). `answer` then waits for the commits, concurrently with
 //! later requests: acks=1 is treated as acks=all (there is no weaker durability point),
 //! and acks=0 gets no answer.
+//!
+//! A partition whose batches are not committed in time is answered REQUEST_TIMED_OUT:
+//! after the agent's produce timeout, or sooner when the request's own `timeout_ms`
+//! (the client's `request.timeout.ms`) is shorter, as a Kafka broker answers by then.
+//! A client that times a request out itself closes the connection and cannot tell a
+//! late success from a failure; one that gets the error retries with the same producer
+//! sequence, which the sequencer recognises if the first attempt was committed after
+//! all.
+
+use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
@@ -46,6 +56,8 @@ enum Outcome {
 #[derive(Debug)]
 pub struct Prepared {
     acks: i16,
+    /// How long the answer may wait for commits.
+    timeout: Duration,
     topics: Vec<(TopicName, Vec<(i32, Outcome)>)>,
 }
 
@@ -69,6 +81,7 @@ pub async fn prepare(ctx: &Context, request: ProduceRequest) -> Prepared {
     };
     let mut prepared = Prepared {
         acks: request.acks,
+        timeout: answer_timeout(ctx.config.produce_timeout, request.timeout_ms),
         topics: Vec::with_capacity(request.topic_data.len()),
     };
     for (t, data) in request.topic_data.into_iter().enumerate() {
@@ -157,9 +170,12 @@ async fn validate_and_submit(
 }
 
 /// Waits for every submitted batch, then answers (nothing for acks=0).
-pub async fn answer(ctx: &Context, prepared: Prepared) -> Option<ProduceResponse> {
-    let Prepared { acks, topics } = prepared;
-    let timeout = ctx.config.produce_timeout;
+pub async fn answer(prepared: Prepared) -> Option<ProduceResponse> {
+    let Prepared {
+        acks,
+        timeout,
+        topics,
+    } = prepared;
     let answered = join_all(topics.into_iter().map(|(name, partitions)| async move {
         let partitions = join_all(partitions.into_iter().map(|(index, outcome)| async move {
             let answer = match outcome {
@@ -196,6 +212,15 @@ pub async fn answer(ctx: &Context, prepared: Prepared) -> Option<ProduceResponse
     (acks != 0).then(|| ProduceResponse::default().with_responses(answered))
 }
 
+/// The agent's produce timeout, or the request's `timeout_ms` when it is positive and
+/// shorter.
+fn answer_timeout(produce_timeout: Duration, timeout_ms: i32) -> Duration {
+    match u64::try_from(timeout_ms) {
+        Ok(ms) if ms > 0 => produce_timeout.min(Duration::from_millis(ms)),
+        _ => produce_timeout,
+    }
+}
+
 /// A partition's batches succeed together or report the first failure.
 fn combine(acks: Vec<crate::writer::Ack>) -> Answer {
     let mut base = None;
@@ -217,5 +242,20 @@ fn combine(acks: Vec<crate::writer::Ack>) -> Answer {
         error: 0,
         message: None,
         base_offset: base.unwrap_or(-1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_timeout_shortens_the_wait_and_never_lengthens_it() {
+        let agent = Duration::from_secs(30);
+        assert_eq!(answer_timeout(agent, 4_000), Duration::from_secs(4));
+        assert_eq!(answer_timeout(agent, 60_000), agent);
+        // 0 and negative: no timeout given; Kafka's acks=0 requests send 0.
+        assert_eq!(answer_timeout(agent, 0), agent);
+        assert_eq!(answer_timeout(agent, -1), agent);
     }
 }

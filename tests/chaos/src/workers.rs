@@ -46,7 +46,7 @@ impl Workload {
         config
             .set("bootstrap.servers", &self.bootstrap)
             .set("client.id", format!("weir-chaos-{name}"))
-            .set("socket.timeout.ms", "5000")
+            .set("socket.timeout.ms", "10000")
             .set("reconnect.backoff.max.ms", "1000")
             .set("topic.metadata.refresh.interval.ms", "2000")
             .set("log_level", "3");
@@ -71,7 +71,7 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .set("message.timeout.ms", "8000")
+        .set("message.timeout.ms", "60000")
         .set("request.timeout.ms", "4000")
         .set("retry.backoff.ms", "100");
     let mut producer: FutureProducer = config.create()?;
@@ -338,7 +338,8 @@ pub fn sampler(work: &Workload, every: Duration) -> anyhow::Result<()> {
 }
 
 /// Reads every partition from offset 0 to its high watermark, after the cluster healed.
-/// Returns the partitions it could not read to the end within `patience` each.
+/// Returns the partitions it could not read to the end: those where `patience` passed
+/// without a record.
 pub fn catch_up(work: &Workload, patience: Duration) -> anyhow::Result<Vec<String>> {
     let name = "catch-up";
     let mut config = work.client(name);
@@ -350,7 +351,7 @@ pub fn catch_up(work: &Workload, patience: Duration) -> anyhow::Result<Vec<Strin
     let consumer: BaseConsumer = config.create()?;
     let mut unfinished = Vec::new();
     for partition in 0..work.partitions {
-        let deadline = Instant::now() + patience;
+        let mut deadline = Instant::now() + patience;
         let high = loop {
             match consumer.fetch_watermarks(&work.topic, partition, Duration::from_secs(5)) {
                 Ok((_, high)) => break Some(high),
@@ -382,6 +383,7 @@ pub fn catch_up(work: &Workload, patience: Duration) -> anyhow::Result<Vec<Strin
             let reads = poll_batch(&consumer, Duration::from_millis(200), 2000);
             if let Some(last) = reads.last() {
                 next = next.max(last.offset() + 1);
+                deadline = Instant::now() + patience;
             }
             record_poll(&work.history, name, reads);
         }

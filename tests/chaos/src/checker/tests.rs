@@ -228,7 +228,9 @@ fn the_report_prints_a_verdict_per_class() {
         let line = format!("  {:<24}  ok", class.name());
         assert!(text.contains(&line), "no {line:?} in\n{text}");
     }
-    assert!(text.contains("8 invoked, 5 ok, 1 fail, 1 info, 1 never completed"));
+    assert!(
+        text.contains("8 invoked, 5 ok (0 without an offset), 1 fail, 1 info, 1 never completed")
+    );
     assert!(text.ends_with("verdict: no anomaly\n"), "{text}");
 
     let mut h = History::default();
@@ -316,6 +318,22 @@ fn unseen() {
     let report = h.check();
     assert_found(&report, &[Class::Unseen]);
     assert_eq!(report.count(Class::Unseen), 1);
+}
+
+/// librdkafka acks records that a later acknowledged request proved written with
+/// offset -1001: they count as acknowledged, by value, and take no position.
+#[test]
+fn acks_without_an_offset_are_checked_by_value() {
+    let mut h = History::default();
+    h.sent("producer-0", 0, 1, 0)
+        .sent("producer-0", 0, 2, -1001)
+        .sent("producer-0", 0, 3, -1001)
+        .sent("producer-0", 0, 4, 2)
+        .poll("consumer-0", &[(0, 0, 1), (0, 1, 2), (0, 2, 4)]);
+    let report = h.check();
+    assert_found(&report, &[Class::Unseen]);
+    assert_eq!(report.count(Class::Unseen), 1, "value 3 was never read");
+    assert_eq!(report.stats.acked_without_offset, 2);
 }
 
 #[test]
