@@ -51,6 +51,10 @@ enum Command {
         /// Also run a consumer group of two subscribe members.
         #[arg(long)]
         subscribe: bool,
+        /// Producers' message.timeout.ms. Below the longest fault (12 s), librdkafka
+        /// times records out and may resend committed ones under a new epoch.
+        #[arg(long, default_value_t = 60_000)]
+        message_timeout_ms: u64,
     },
     /// Check a recorded history (JSON lines) and print a verdict per anomaly class.
     Check {
@@ -70,6 +74,7 @@ fn main() -> anyhow::Result<ExitCode> {
             producers,
             rate,
             subscribe,
+            message_timeout_ms,
         } => {
             let config = RunConfig {
                 seed,
@@ -82,6 +87,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 rate,
                 subscribe,
                 recovery: Duration::from_secs(15),
+                message_timeout: Duration::from_millis(message_timeout_ms),
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

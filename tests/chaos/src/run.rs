@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub subscribe: bool,
     /// How long the healed cluster runs before the workers stop.
     pub recovery: Duration,
+    /// Producers' `message.timeout.ms`.
+    pub message_timeout: Duration,
 }
 
 const TOPIC: &str = "chaos";
@@ -86,6 +88,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         partitions: config.partitions,
         history: history.clone(),
         stop: stop.clone(),
+        message_timeout: config.message_timeout,
     };
     let producers: Vec<_> = (0..config.producers)
         .map(|i| {

@@ -38,6 +38,11 @@ pub struct Workload {
     pub history: Arc<HistoryWriter>,
     /// Set when the workers must stop.
     pub stop: Arc<AtomicBool>,
+    /// Producers' `message.timeout.ms`: a send not acknowledged by then is `info`.
+    /// librdkafka bumps its epoch when queued records time out and sends what is still
+    /// queued under the new epoch, retried batches included, which the broker cannot
+    /// tell from new ones: short timeouts under long faults make duplicates of its own.
+    pub message_timeout: Duration,
 }
 
 impl Workload {
@@ -71,7 +76,10 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .set("message.timeout.ms", "60000")
+        .set(
+            "message.timeout.ms",
+            work.message_timeout.as_millis().to_string(),
+        )
         .set("request.timeout.ms", "4000")
         .set("retry.backoff.ms", "100");
     let mut producer: FutureProducer = config.create()?;
