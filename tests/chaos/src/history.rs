@@ -190,11 +190,16 @@ impl HistoryWriter {
     }
 }
 
-/// Reads a history file.
+/// Reads a history file; one whose name ends in `.gz` is gunzipped on the way.
 pub fn read(path: &Path) -> anyhow::Result<Vec<Event>> {
     let file = File::open(path).with_context(|| format!("open history {}", path.display()))?;
+    let text: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
     let mut events = Vec::new();
-    for (number, line) in BufReader::new(file).lines().enumerate() {
+    for (number, line) in text.lines().enumerate() {
         let line = line.with_context(|| format!("read {}", path.display()))?;
         if line.trim().is_empty() {
             continue;

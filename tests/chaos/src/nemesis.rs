@@ -25,7 +25,8 @@ pub enum Family {
     Kill,
     /// SIGSTOP an agent, the control plane or the S3 server, SIGCONT it later.
     Pause,
-    /// Cut an agent off from the control plane, or clients off from an agent.
+    /// Cut an agent off from the control plane, or clients off from an agent, or cut
+    /// client connections after a random number of bytes.
     Partition,
     /// Object-store errors, latency and lost PUT responses in an agent.
     Store,
@@ -111,6 +112,7 @@ impl Fault {
                 Fault::IsolateAgent(i, Link::Refuse),
                 Fault::HideAgent(i, Link::Blackhole),
                 Fault::HideAgent(i, Link::Refuse),
+                Fault::HideAgent(i, Link::Flaky),
                 Fault::StoreErrors(i),
                 Fault::StoreLatency(i),
                 Fault::StoreLostResponses(i),
@@ -167,6 +169,7 @@ impl fmt::Display for Fault {
             Fault::IsolateAgent(_, Link::Blackhole) => "isolate-from-control-plane-blackhole",
             Fault::IsolateAgent(..) => "isolate-from-control-plane-refuse",
             Fault::HideAgent(_, Link::Blackhole) => "isolate-from-clients-blackhole",
+            Fault::HideAgent(_, Link::Flaky) => "cut-client-connections",
             Fault::HideAgent(..) => "isolate-from-clients-refuse",
             Fault::StoreErrors(_) => "store-errors",
             Fault::StoreLatency(_) => "store-latency",

@@ -9,11 +9,18 @@
 //!   partition, where packets vanish).
 //! - [`Link::Refuse`]: every connection is closed, and new ones are closed at once (the
 //!   kind partition, where the peer resets).
+//! - [`Link::Flaky`]: bytes pass, but each connection is closed once a random number of
+//!   bytes (up to 64 KiB, drawn per connection) has passed, mid-request or mid-response:
+//!   answers go missing after the work was done, so clients retry what succeeded.
 //!
 //! Each change closes the connections that were blackholed: their streams lost bytes
 //! midway and cannot be resumed.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -26,7 +33,11 @@ pub enum Link {
     Up,
     Blackhole,
     Refuse,
+    Flaky,
 }
+
+/// A flaky link closes a connection after this many bytes at most.
+const FLAKY_MAX_BYTES: u64 = 64 * 1024;
 
 /// A running proxy; it stops with the runtime that started it.
 #[derive(Debug)]
@@ -44,11 +55,13 @@ impl Proxy {
         let addr = listener.local_addr()?;
         let (link, watching) = watch::channel(Link::Up);
         tokio::spawn(async move {
+            let mut rng = SmallRng::seed_from_u64(u64::from(addr.port()));
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
-                tokio::spawn(connection(client, target, watching.clone()));
+                let budget = rng.random_range(1..=FLAKY_MAX_BYTES);
+                tokio::spawn(connection(client, target, watching.clone(), budget));
             }
         });
         Ok(Proxy { addr, target, link })
@@ -63,22 +76,29 @@ impl Proxy {
     }
 }
 
-async fn connection(client: TcpStream, target: SocketAddr, mut link: watch::Receiver<Link>) {
+async fn connection(
+    client: TcpStream,
+    target: SocketAddr,
+    mut link: watch::Receiver<Link>,
+    budget: u64,
+) {
     let _ = client.set_nodelay(true);
     let current = *link.borrow_and_update();
     match current {
         Link::Refuse => {}
         Link::Blackhole => swallow(client, link).await,
-        Link::Up => {
+        Link::Up | Link::Flaky => {
             let Ok(server) = TcpStream::connect(target).await else {
                 return;
             };
             let _ = server.set_nodelay(true);
             let (client_read, client_write) = client.into_split();
             let (server_read, server_write) = server.into_split();
+            let passed = AtomicU64::new(0);
+            let (passed, limit) = (&passed, Limit { budget });
             tokio::select! {
-                () = pump(client_read, server_write, link.clone()) => {}
-                () = pump(server_read, client_write, link.clone()) => {}
+                () = pump(client_read, server_write, link.clone(), passed, limit) => {}
+                () = pump(server_read, client_write, link.clone(), passed, limit) => {}
             }
         }
     }
@@ -100,9 +120,22 @@ async fn swallow(mut client: TcpStream, mut link: watch::Receiver<Link>) {
     }
 }
 
+/// Where a flaky link cuts one connection.
+#[derive(Clone, Copy)]
+struct Limit {
+    budget: u64,
+}
+
 /// Copies `from` to `to` while the link is up, drops bytes while it is blackholed, and
-/// returns (closing both directions) when it is refused or heals from a blackhole.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: watch::Receiver<Link>) {
+/// returns (closing both directions) when it is refused, heals from a blackhole, or is
+/// flaky and `passed` (both directions) reached the connection's budget.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut link: watch::Receiver<Link>,
+    passed: &AtomicU64,
+    limit: Limit,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut lost_bytes = false;
     loop {
@@ -111,8 +144,8 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: watch::
                 let now = if changed.is_err() { Link::Refuse } else { *link.borrow() };
                 match now {
                     Link::Refuse => return,
-                    Link::Up if lost_bytes => return,
-                    Link::Up | Link::Blackhole => {}
+                    Link::Up | Link::Flaky if lost_bytes => return,
+                    Link::Up | Link::Flaky | Link::Blackhole => {}
                 }
             }
             read = from.read(&mut buf) => {
@@ -120,12 +153,23 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: watch::
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
-                if *link.borrow() == Link::Up {
-                    if to.write_all(&buf[..n]).await.is_err() {
-                        return;
+                let now = *link.borrow();
+                match now {
+                    Link::Up => {
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
                     }
-                } else {
-                    lost_bytes = true;
+                    Link::Flaky => {
+                        let before = passed.fetch_add(n as u64, Ordering::SeqCst);
+                        let fits = usize::try_from(limit.budget.saturating_sub(before))
+                            .unwrap_or(usize::MAX)
+                            .min(n);
+                        if to.write_all(&buf[..fits]).await.is_err() || fits < n {
+                            return;
+                        }
+                    }
+                    Link::Blackhole | Link::Refuse => lost_bytes = true,
                 }
             }
         }

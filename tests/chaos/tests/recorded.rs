@@ -7,17 +7,42 @@ use std::process::Command;
 use weir_chaos::checker::{self, Class};
 use weir_chaos::history;
 
-/// Each recorded history and exactly the classes the checker must find in it.
+/// Each history and exactly the classes the checker must find in it. `recorded-*` were
+/// recorded by `weir-chaos run` against deliberately broken builds (docs/reliability.md
+/// says how); `handwritten-*` are small ones written to show each case plainly.
 const HISTORIES: &[(&str, &[Class])] = &[
-    ("clean.jsonl", &[]),
+    // The sequencer appended a producer's retry instead of answering it with the first
+    // copy's offset (`--faults partition --seed 3 --duration 60 --producers 2 --rate 15
+    // --partitions 3`): retries after cut client connections stored twice.
+    (
+        "recorded-sequencer-skips-idempotence.jsonl.gz",
+        &[Class::Duplicates],
+    ),
+    // The agent acked each batch once its object was uploaded, before the commit
+    // (`--faults partition,store,kill --seed 4`, same sizes): acks carry offsets the
+    // commit never gave, and batches whose commit failed were acked anyway.
+    (
+        "recorded-agent-acks-before-commit.jsonl.gz",
+        &[
+            Class::InconsistentOffsets,
+            Class::Duplicates,
+            Class::LostWrites,
+            Class::NonMonotonicSends,
+            Class::Unseen,
+        ],
+    ),
+    ("handwritten-clean.jsonl", &[]),
     // A producer's retried batch stored a second time: its values at two offsets each.
-    ("sequencer-skips-idempotence.jsonl", &[Class::Duplicates]),
+    (
+        "handwritten-sequencer-skips-idempotence.jsonl",
+        &[Class::Duplicates],
+    ),
     // Acks sent before the commit, then the agent killed: partition 0's acked offsets
     // handed again to later batches (two values at one offset, the producer's offsets
     // going back, the first value lost), partition 1's acked tail gone (never read, and
     // absent from the index).
     (
-        "acks-before-commit.jsonl",
+        "handwritten-acks-before-commit.jsonl",
         &[
             Class::InconsistentOffsets,
             Class::LostWrites,
@@ -53,7 +78,7 @@ fn every_recorded_history_is_in_the_table() {
             let entry = entry.expect("read the histories directory");
             entry.file_name().to_string_lossy().into_owned()
         })
-        .filter(|name| name.ends_with(".jsonl"))
+        .filter(|name| name.ends_with(".jsonl") || name.ends_with(".jsonl.gz"))
         .collect();
     files.sort();
     let mut table: Vec<String> = HISTORIES.iter().map(|(name, _)| name.to_string()).collect();
