@@ -261,6 +261,68 @@ struct ControlPlaneArgs {
     producer_state_expiry_secs: u64,
     #[command(flatten)]
     groups: GroupArgs,
+
+    /// Testing only: the embedded metadata store fails commits as FoundationDB can:
+    /// conflict_rate=P (a retriable conflict), unknown_result_rate=P (the outcome is
+    /// unknown; half of those were applied), seed=N. Example:
+    /// "conflict_rate=0.02,unknown_result_rate=0.01,seed=7".
+    #[arg(long, env = "WEIR_METADATA_FAULTS", value_parser = parse_metadata_faults)]
+    metadata_faults: Option<weir_metadata::FaultConfig>,
+}
+
+fn parse_metadata_faults(spec: &str) -> Result<weir_metadata::FaultConfig, String> {
+    let mut faults = weir_metadata::FaultConfig::default();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected KEY=VALUE, got {item:?}"))?;
+        let rate = || {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=1.0).contains(p))
+                .ok_or_else(|| format!("{key}={value}: expected a probability from 0 to 1"))
+        };
+        match key {
+            "conflict_rate" => faults.conflict_rate = rate()?,
+            "unknown_result_rate" => faults.unknown_result_rate = rate()?,
+            "seed" => {
+                faults.seed = value
+                    .parse()
+                    .map_err(|_| format!("seed={value}: expected an unsigned integer"))?;
+            }
+            _ => {
+                return Err(format!(
+                    "unknown item {key:?} (conflict_rate, unknown_result_rate, seed)"
+                ));
+            }
+        }
+    }
+    Ok(faults)
+}
+
+/// Opens the metadata store, with injected faults when asked for (embedded only).
+async fn open_metadata(
+    url: &MetadataUrl,
+    faults: Option<&weir_metadata::FaultConfig>,
+) -> anyhow::Result<Database> {
+    let opened = match (url, faults) {
+        (MetadataUrl::Embedded(dir), Some(faults)) => {
+            tracing::warn!(
+                ?faults,
+                "injecting metadata commit faults (--metadata-faults): for tests only"
+            );
+            let config = weir_metadata::EmbeddedConfig {
+                faults: faults.clone(),
+                ..weir_metadata::EmbeddedConfig::new(dir.clone())
+            };
+            weir_metadata::EmbeddedStore::open(config)
+                .map(|store| Database::new(std::sync::Arc::new(store)))
+        }
+        (_, Some(_)) => anyhow::bail!("--metadata-faults works only with embedded:// metadata"),
+        (url, None) => Database::open(url).await,
+    };
+    opened.with_context(|| format!("open metadata store {url}"))
 }
 
 fn host_name() -> Option<String> {
@@ -291,9 +353,7 @@ async fn shutdown_signal() {
 }
 
 async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
-    let db = Database::open(&args.metadata)
-        .await
-        .with_context(|| format!("open metadata store {}", args.metadata))?;
+    let db = open_metadata(&args.metadata, args.metadata_faults.as_ref()).await?;
     let instance = args.instance_id.clone().unwrap_or_else(|| {
         format!(
             "{}:{}",
@@ -675,4 +735,27 @@ fn main() -> anyhow::Result<()> {
             Command::Inspect(args) => run_inspect(args).await,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_faults_parse_and_bad_ones_say_why() {
+        let faults = parse_metadata_faults("conflict_rate=0.02, unknown_result_rate=0.01,seed=7")
+            .expect("valid");
+        assert_eq!(faults.conflict_rate, 0.02);
+        assert_eq!(faults.unknown_result_rate, 0.01);
+        assert_eq!(faults.seed, 7);
+        for (spec, says) in [
+            ("conflict_rate=2", "expected a probability"),
+            ("conflict_rate", "expected KEY=VALUE"),
+            ("seed=-1", "expected an unsigned integer"),
+            ("latency=5ms", "unknown item \"latency\""),
+        ] {
+            let error = parse_metadata_faults(spec).expect_err(spec);
+            assert!(error.contains(says), "{spec}: {error}");
+        }
+    }
 }

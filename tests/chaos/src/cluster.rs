@@ -278,6 +278,10 @@ impl Cluster {
                 "chaos-control-plane",
                 "--lease-ttl-secs",
                 "3",
+                // FoundationDB's failure modes, all the time: retriable conflicts and
+                // commits whose outcome is unknown (half of them applied).
+                "--metadata-faults",
+                "conflict_rate=0.02,unknown_result_rate=0.01",
             ]),
             vec![("WEIR_CONTROL_PLANE_TOKEN".into(), TOKEN.into())],
             out,
