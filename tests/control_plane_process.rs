@@ -78,6 +78,7 @@ async fn commit(client: &mut ControlPlaneClient, topic: &[u8], records: i32) -> 
             object_id: id.to_bytes().to_vec(),
             key: format!("data/{id}.weir"),
             size: 100,
+            max_age_ms: 0,
             batches: vec![proto::BatchRef {
                 topic_id: topic.to_vec(),
                 partition: 0,

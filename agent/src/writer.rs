@@ -348,6 +348,12 @@ async fn commit_in_order(
     }
 }
 
+/// How far the control plane's clock may lag this agent's. The control plane refuses
+/// to commit an object older than the produce timeout; this agent stops trying, and
+/// commits its next objects, only once the object is older than that plus this margin,
+/// so a copy of the commit still in flight cannot be applied after them.
+const CLOCK_SKEW: Duration = Duration::from_secs(1);
+
 async fn commit(
     control: &ControlPlaneClient,
     id: ObjectId,
@@ -360,6 +366,7 @@ async fn commit(
         object_id: id.to_bytes().to_vec(),
         key: Bucket::relative_key(id),
         size,
+        max_age_ms: u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX),
         batches: batches
             .iter()
             .map(|(entry, _)| proto::BatchRef {
@@ -378,10 +385,10 @@ async fn commit(
     let mut backoff = Duration::from_millis(10);
     loop {
         // Garbage collection deletes uncommitted objects older than its grace period,
-        // which is at least twice `max_age`: an object is never committed past
-        // `max_age`, so it cannot be committed after collection judged it an orphan.
+        // which is at least twice `max_age`; the control plane commits no object older
+        // than `max_age`, so none is committed after collection judged it an orphan.
         let age = crate::gc::id_age(id);
-        if age > max_age {
+        if age > max_age + CLOCK_SKEW {
             return Err(Rejected::new(
                 kafka_protocol::error::ResponseError::RequestTimedOut,
                 format!(
@@ -436,6 +443,7 @@ fn ack(result: proto::BatchResult) -> Ack {
         ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
         ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
         ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+        ErrorCode::ObjectTooOld => ResponseError::KafkaStorageError,
         _ => ResponseError::UnknownServerError,
     };
     Err(Rejected::new(kafka, result.message))

@@ -73,6 +73,7 @@ fn object(topic: TopicId, partitions: i32) -> ObjectCommit {
         key: format!("data/{id}.weir"),
         size: partitions as u64 * 1024,
         batches,
+        max_age: None,
     }
 }
 

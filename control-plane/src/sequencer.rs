@@ -82,6 +82,10 @@ pub struct ObjectCommit {
     pub key: String,
     pub size: u64,
     pub batches: Vec<BatchRef>,
+    /// An object older than this is refused (OBJECT_TOO_OLD): its writer stops waiting
+    /// at this age and commits its next objects, so a late copy of this commit (held
+    /// up in a paused process or a slow network) must not apply after them.
+    pub max_age: Option<std::time::Duration>,
 }
 
 /// A batch's answer: its base offset, or why it was not committed.
@@ -378,6 +382,21 @@ async fn commit_object(
     if let Some(value) = tx.get(&object_key).await? {
         let record: ObjectRecord = keyspace::decode(&object_key, &value)?;
         return replay(tx, store, commit, &record).await;
+    }
+    if let Some(max_age) = commit.max_age {
+        let born_ms = i64::try_from(commit.object.0.timestamp_ms()).unwrap_or(i64::MAX);
+        let age_ms = store.clock.now_ms().saturating_sub(born_ms);
+        if u128::try_from(age_ms).unwrap_or(0) > max_age.as_millis() {
+            let refused = ItemError::new(
+                ErrorCode::ObjectTooOld,
+                format!(
+                    "object {} is {age_ms} ms old, past the {} ms its writer waits for a commit: not committed",
+                    commit.object,
+                    max_age.as_millis()
+                ),
+            );
+            return Ok(vec![Err(refused); commit.batches.len()]);
+        }
     }
 
     let mut outcomes = Vec::with_capacity(commit.batches.len());

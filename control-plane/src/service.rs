@@ -191,6 +191,8 @@ impl proto::sequencer_server::Sequencer for ControlPlaneService {
             key: request.key,
             size: request.size,
             batches,
+            max_age: (request.max_age_ms > 0)
+                .then(|| std::time::Duration::from_millis(request.max_age_ms)),
         };
         let outcomes = self.sequencer.commit(commit).await?;
         Ok(Response::new(proto::CommitObjectResponse {

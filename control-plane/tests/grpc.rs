@@ -234,6 +234,7 @@ async fn commits_over_grpc_are_indexed_and_watched() {
             object_id: object_id.to_bytes().to_vec(),
             key: format!("data/{object_id}.weir"),
             size: 300,
+            max_age_ms: 60_000,
             batches: vec![
                 batch(0, 0, 10),
                 batch(1, 100, 5),

@@ -178,6 +178,48 @@ async fn a_retried_commit_gets_the_first_answer_and_commits_nothing_twice() {
     assert!(err.to_string().contains("already committed"), "{err}");
 }
 
+/// An object older than its commit's `max_age` is refused whole and changes nothing:
+/// its writer has stopped waiting and committed its next objects, so a late copy of
+/// the request (held in a paused process) must not apply after them. A commit that
+/// already applied is still answered as it was, however old.
+#[tokio::test]
+async fn an_object_past_its_max_age_is_refused_and_a_committed_one_still_replays() {
+    let h = Harness::start().await;
+    let topic = h.create_topic("t", 1).await;
+    let sequencer = h.control_plane.sequencer();
+    let ten_seconds_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+    let old = |batches| ObjectCommit {
+        object: weir_metadata::ObjectId(ulid::Ulid::from_datetime(ten_seconds_ago)),
+        max_age: Some(std::time::Duration::from_secs(5)),
+        ..object(batches)
+    };
+
+    let late = old(laid_out(topic, &[0], 3, 10));
+    let refused = sequencer.commit(late.clone()).await.expect("answered");
+    assert!(
+        refused
+            .iter()
+            .all(|r| matches!(r, Err(e) if e.code == ErrorCode::ObjectTooOld
+                && e.message.contains("past the 5000 ms"))),
+        "{refused:?}"
+    );
+    assert_eq!(assert_dense(&h, topic, 0).await, 0, "nothing committed");
+
+    // Committed while young (no age limit here), then asked again with one: replayed.
+    let committed = ObjectCommit {
+        max_age: None,
+        ..old(laid_out(topic, &[0], 4, 10))
+    };
+    let first = sequencer.commit(committed.clone()).await.expect("commit");
+    assert_eq!(first, vec![Ok(Offset(0))]);
+    let again = ObjectCommit {
+        max_age: Some(std::time::Duration::from_secs(5)),
+        ..committed
+    };
+    assert_eq!(sequencer.commit(again).await.expect("replay"), first);
+    assert_eq!(assert_dense(&h, topic, 0).await, 4);
+}
+
 #[tokio::test]
 async fn bad_batches_fail_alone() {
     let h = Harness::start().await;

@@ -36,6 +36,8 @@ pub fn kafka_error(code: i32) -> ResponseError {
         ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
         ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
         ErrorCode::ProducerFenced => ResponseError::ProducerFenced,
+        // Certainly not committed, and retriable: the records can go again.
+        ErrorCode::ObjectTooOld => ResponseError::KafkaStorageError,
         ErrorCode::InvalidGroupId => ResponseError::InvalidGroupId,
         ErrorCode::UnknownMemberId => ResponseError::UnknownMemberId,
         ErrorCode::IllegalGeneration => ResponseError::IllegalGeneration,

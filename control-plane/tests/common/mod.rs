@@ -119,6 +119,7 @@ pub(crate) fn object(batches: Vec<BatchRef>) -> ObjectCommit {
         key: format!("data/{}.weir", id),
         size,
         batches,
+        max_age: None,
     }
 }
 

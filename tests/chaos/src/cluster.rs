@@ -237,7 +237,13 @@ fn loopback(port: u16) -> SocketAddr {
 impl Cluster {
     /// Starts everything under `out`; `agents` agents, all in one zone so every client
     /// may use every agent.
-    pub async fn start(binaries: &Binaries, out: &Path, agents: usize) -> anyhow::Result<Cluster> {
+    /// `metadata_faults` goes to `weir control-plane --metadata-faults` (none when empty).
+    pub async fn start(
+        binaries: &Binaries,
+        out: &Path,
+        agents: usize,
+        metadata_faults: &str,
+    ) -> anyhow::Result<Cluster> {
         let s3_dir = out.join("s3");
         let s3_port = free_port()?;
         let mut s3 = Process::new(
@@ -263,26 +269,26 @@ impl Cluster {
         s3.start()?;
 
         let grpc = free_port()?;
+        let mut control_plane_args = strings(&[
+            "control-plane",
+            "--listen",
+            &format!("127.0.0.1:{grpc}"),
+            "--http-listen",
+            &format!("127.0.0.1:{}", free_port()?),
+            "--metadata",
+            &format!("embedded://{}", out.join("metadata").display()),
+            "--instance-id",
+            "chaos-control-plane",
+            "--lease-ttl-secs",
+            "3",
+        ]);
+        if !metadata_faults.is_empty() {
+            control_plane_args.extend(strings(&["--metadata-faults", metadata_faults]));
+        }
         let mut control_plane = Process::new(
             "control-plane",
             &binaries.weir,
-            strings(&[
-                "control-plane",
-                "--listen",
-                &format!("127.0.0.1:{grpc}"),
-                "--http-listen",
-                &format!("127.0.0.1:{}", free_port()?),
-                "--metadata",
-                &format!("embedded://{}", out.join("metadata").display()),
-                "--instance-id",
-                "chaos-control-plane",
-                "--lease-ttl-secs",
-                "3",
-                // FoundationDB's failure modes, all the time: retriable conflicts and
-                // commits whose outcome is unknown (half of them applied).
-                "--metadata-faults",
-                "conflict_rate=0.02,unknown_result_rate=0.01",
-            ]),
+            control_plane_args,
             vec![("WEIR_CONTROL_PLANE_TOKEN".into(), TOKEN.into())],
             out,
             grpc,

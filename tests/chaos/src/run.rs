@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub recovery: Duration,
     /// Producers' `message.timeout.ms`.
     pub message_timeout: Duration,
+    /// The control plane's `--metadata-faults` (empty: none).
+    pub metadata_faults: String,
 }
 
 const TOPIC: &str = "chaos";
@@ -74,7 +76,13 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
     std::fs::create_dir_all(&config.out)
         .with_context(|| format!("create {}", config.out.display()))?;
     let binaries = Binaries::beside_me()?;
-    let cluster = Cluster::start(&binaries, &config.out, config.agents).await?;
+    let cluster = Cluster::start(
+        &binaries,
+        &config.out,
+        config.agents,
+        &config.metadata_faults,
+    )
+    .await?;
     let bootstrap = cluster.bootstrap();
     let cluster = Arc::new(Mutex::new(cluster));
     let history_path = config.out.join("history.jsonl");
@@ -89,6 +97,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         history: history.clone(),
         stop: stop.clone(),
         message_timeout: config.message_timeout,
+        logs: config.out.clone(),
     };
     let producers: Vec<_> = (0..config.producers)
         .map(|i| {

@@ -17,10 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::io::Write;
+
+use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -43,6 +46,8 @@ pub struct Workload {
     /// queued under the new epoch, retried batches included, which the broker cannot
     /// tell from new ones: short timeouts under long faults make duplicates of its own.
     pub message_timeout: Duration,
+    /// Where each producer's librdkafka log goes (`<name>.rdkafka.log`).
+    pub logs: std::path::PathBuf,
 }
 
 impl Workload {
@@ -82,7 +87,13 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
         )
         .set("request.timeout.ms", "4000")
         .set("retry.backoff.ms", "100");
-    let mut producer: FutureProducer = config.create()?;
+    // librdkafka's idempotence log (epoch bumps, drains, retries) explains anomalies.
+    config.set("debug", "eos").set("log_level", "7");
+    let log = Arc::new(Mutex::new(std::io::LineWriter::new(std::fs::File::create(
+        work.logs.join(format!("{name}.rdkafka.log")),
+    )?)));
+    let context = || LogToFile(log.clone());
+    let mut producer: FutureProducer<LogToFile> = config.create_with_context(context())?;
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
     let mut outstanding = tokio::task::JoinSet::new();
     while !work.stopped() {
@@ -92,7 +103,7 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
                 "weir-chaos: {name}: fatal producer error {code:?} ({reason}); starting a new producer"
             );
             while outstanding.join_next().await.is_some() {}
-            producer = config.create()?;
+            producer = config.create_with_context(context())?;
         }
         let partition = rng.random_range(0..work.partitions);
         let value = NEXT_VALUE.fetch_add(1, Ordering::SeqCst);
@@ -142,6 +153,16 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
     }
     while outstanding.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Writes librdkafka's log lines to a file.
+#[derive(Clone)]
+struct LogToFile(Arc<Mutex<std::io::LineWriter<std::fs::File>>>);
+
+impl ClientContext for LogToFile {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        let _ = writeln!(self.0.lock(), "{level:?} {facility} {message}");
+    }
 }
 
 /// Collects the records one poll returns: what arrives within `wait`, then whatever is
