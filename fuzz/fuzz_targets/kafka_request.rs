@@ -9,6 +9,15 @@
 
 #![no_main]
 
+// The agent binary's allocator, so that allocations behave as in the agent: one of a
+// gigabyte or more (kafka-protocol sizes an array's Vec from the count on the wire) is
+// reserved address space, not a failed allocation that aborts.
+#[path = "../../src/reserve.rs"]
+mod reserve;
+
+#[global_allocator]
+static ALLOCATOR: reserve::Reserving = reserve::Reserving;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use weir_agent::connection::{Close, Decoded, decode_request};

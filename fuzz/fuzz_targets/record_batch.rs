@@ -13,6 +13,15 @@
 
 #![no_main]
 
+// The agent binary's allocator, so that allocations behave as in the agent: one of a
+// gigabyte or more (kafka-protocol sizes an array's Vec from the count on the wire) is
+// reserved address space, not a failed allocation that aborts.
+#[path = "../../src/reserve.rs"]
+mod reserve;
+
+#[global_allocator]
+static ALLOCATOR: reserve::Reserving = reserve::Reserving;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 use libfuzzer_sys::fuzz_target;
