@@ -3,8 +3,9 @@
 //!
 //! An agent stores batches exactly as producers sent them, so the write path checks
 //! here what Kafka's broker checks before it appends — framing, magic, CRC-32C, size,
-//! compression codec, and the record count of a producer's batch — without
-//! decompressing anything. Only [`first_record_at_or_after`] looks at records.
+//! compression codec, the record count of a producer's batch, and the structure of
+//! its records (inflated first when compressed), so that a consumer never receives a
+//! batch it cannot read. Only [`first_record_at_or_after`] decodes records.
 //!
 //! A batch starts with a 61-byte header (big-endian):
 //!
@@ -46,6 +47,11 @@ const CRC_START: usize = 21;
 /// The smallest record on the wire: seven one-byte fields (length, attributes,
 /// timestamp delta, offset delta, key length, value length, header count).
 const MIN_RECORD_LEN: usize = 7;
+/// The smallest record header on the wire: a one-byte key length and value length.
+const MIN_RECORD_HEADER_LEN: usize = 2;
+/// Longest varints: an int takes at most 5 bytes, a long 10.
+const VARINT_MAX_LEN: usize = 5;
+const VARLONG_MAX_LEN: usize = 10;
 const CODEC_MASK: i16 = 0b111;
 const LOG_APPEND_TIME_BIT: i16 = 1 << 3;
 const TRANSACTIONAL_BIT: i16 = 1 << 4;
@@ -242,24 +248,23 @@ pub(crate) fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHead
         });
     }
     check_crc(&header, &bytes[..size])?;
-    check_contents(&header)?;
+    let compression = check_contents(&header)?;
+    let payload = &bytes[HEADER_LEN..size];
+    let inflated;
+    let records = if compression == Compression::None {
+        payload
+    } else {
+        inflated = inflate(&mut Bytes::copy_from_slice(payload), compression)?;
+        &inflated[..]
+    };
+    let max_timestamp = check_records(&header, records)?;
     let mut header = header;
     if header.lacks_max_timestamp() {
-        header.max_timestamp = records_max_timestamp(&header, &bytes[..size])?;
+        // What Kafka's log validator would have written there. The bytes stay as the
+        // producer sent them; the object footer and the index carry this value.
+        header.max_timestamp = max_timestamp;
     }
     Ok(header)
-}
-
-/// The largest record timestamp of a batch whose header does not say: what Kafka's
-/// log validator would have written there. The bytes stay as the producer sent them;
-/// the object footer and the index carry this value.
-fn records_max_timestamp(header: &BatchHeader, batch: &[u8]) -> Result<i64, BatchError> {
-    Ok(decode_records(header, batch)?
-        .iter()
-        .map(|record| record.timestamp)
-        .max()
-        .unwrap_or(header.base_timestamp)
-        .max(header.base_timestamp))
 }
 
 /// Reads the header of the batch at the start of `bytes` and checks that the batch is
@@ -314,9 +319,10 @@ fn check_crc(header: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
     Ok(())
 }
 
-/// Checks what a producer's batch must hold. Compressed records are not inflated, so
-/// only an uncompressed batch's record count is checked against its bytes.
-fn check_contents(header: &BatchHeader) -> Result<(), BatchError> {
+/// Checks what a producer's batch header must say, and returns its codec. An
+/// uncompressed batch's record count is checked against its bytes here, before the
+/// records are read.
+fn check_contents(header: &BatchHeader) -> Result<Compression, BatchError> {
     let Some(compression) = header.compression() else {
         return Err(corrupt(format!(
             "attributes {:#06x} name compression codec {}; Kafka defines codecs 0 to 4",
@@ -339,7 +345,7 @@ fn check_contents(header: &BatchHeader) -> Result<(), BatchError> {
     if compression == Compression::None {
         check_record_room(header.record_count, header.size() - HEADER_LEN)?;
     }
-    Ok(())
+    Ok(compression)
 }
 
 /// Refuses a record count that `records_len` bytes of uncompressed records cannot hold.
@@ -353,6 +359,134 @@ fn check_record_room(record_count: i32, records_len: usize) -> Result<(), BatchE
         )));
     }
     Ok(())
+}
+
+/// Walks a batch's (inflated) records and checks their structure as Kafka's record
+/// iterator does before the broker appends them — exactly recordsCount records, each
+/// field within its record, nothing after the last record — and returns the largest
+/// record timestamp (at least baseTimestamp). Nothing is allocated, whatever the
+/// counts and lengths claim; so this also runs before the record decoder, which
+/// allocates for them.
+///
+/// Kafka answers these with INVALID_RECORD (its InvalidRecordException).
+fn check_records(header: &BatchHeader, records: &[u8]) -> Result<i64, BatchError> {
+    check_record_room(header.record_count, records.len())?;
+    let mut rest = records;
+    let mut max_timestamp = header.base_timestamp;
+    for index in 0..header.record_count {
+        if rest.is_empty() {
+            return Err(invalid(format!(
+                "recordsCount is {} but the records end after {index}",
+                header.record_count
+            )));
+        }
+        let length = read_varint(&mut rest)
+            .ok_or_else(|| invalid(format!("record {index} has a malformed length")))?;
+        let Some(record) = usize::try_from(length).ok().and_then(|len| rest.get(..len)) else {
+            return Err(invalid(format!(
+                "record {index} has length {length} but {} bytes are left",
+                rest.len()
+            )));
+        };
+        rest = &rest[record.len()..];
+        let timestamp = check_record(header, record)
+            .map_err(|reason| invalid(format!("record {index}: {reason}")))?;
+        max_timestamp = max_timestamp.max(timestamp);
+    }
+    if !rest.is_empty() {
+        return Err(invalid(format!(
+            "{} bytes follow the last of the batch's {} records",
+            rest.len(),
+            header.record_count
+        )));
+    }
+    Ok(max_timestamp)
+}
+
+/// Checks one record's fields (the bytes its length covers) and returns its timestamp.
+fn check_record(header: &BatchHeader, mut record: &[u8]) -> Result<i64, String> {
+    let r = &mut record;
+    skip(r, 1, "attributes")?;
+    let delta = read_varlong(r).ok_or("malformed timestamp delta")?;
+    let timestamp = header.base_timestamp.checked_add(delta).ok_or_else(|| {
+        format!(
+            "timestamp delta {delta} from baseTimestamp {} is past the range of a timestamp",
+            header.base_timestamp
+        )
+    })?;
+    read_varint(r).ok_or("malformed offset delta")?;
+    skip_varint_bytes(r, "key")?;
+    skip_varint_bytes(r, "value")?;
+    let count = read_varint(r).ok_or("malformed header count")?;
+    let room = r.len() / MIN_RECORD_HEADER_LEN;
+    if !usize::try_from(count).is_ok_and(|count| count <= room) {
+        return Err(format!(
+            "header count is {count} but its {} bytes left hold at most {room} headers",
+            r.len()
+        ));
+    }
+    for _ in 0..count {
+        let key = take_varint_bytes(r, "header key")?.ok_or("a header key is null")?;
+        // kafka-protocol reads header keys as UTF-8 strings, as the Java client
+        // writes them.
+        std::str::from_utf8(key).map_err(|_| "a header key is not UTF-8".to_string())?;
+        skip_varint_bytes(r, "header value")?;
+    }
+    if !r.is_empty() {
+        return Err(format!("{} bytes follow its last header", r.len()));
+    }
+    Ok(timestamp)
+}
+
+fn skip(bytes: &mut &[u8], len: usize, what: &str) -> Result<(), String> {
+    *bytes = bytes
+        .get(len..)
+        .ok_or_else(|| format!("the record ends in its {what}"))?;
+    Ok(())
+}
+
+/// Takes a varint-length-prefixed field (null at length -1).
+fn take_varint_bytes<'a>(bytes: &mut &'a [u8], what: &str) -> Result<Option<&'a [u8]>, String> {
+    let length = read_varint(bytes).ok_or_else(|| format!("malformed {what} length"))?;
+    if length == -1 {
+        return Ok(None);
+    }
+    let field = usize::try_from(length)
+        .ok()
+        .and_then(|len| bytes.get(..len))
+        .ok_or_else(|| {
+            format!(
+                "{what} length is {length} but the record has {} bytes left",
+                bytes.len()
+            )
+        })?;
+    *bytes = &bytes[field.len()..];
+    Ok(Some(field))
+}
+
+fn skip_varint_bytes(bytes: &mut &[u8], what: &str) -> Result<(), String> {
+    take_varint_bytes(bytes, what).map(|_| ())
+}
+
+fn read_varint(bytes: &mut &[u8]) -> Option<i32> {
+    read_zigzag(bytes, VARINT_MAX_LEN).and_then(|value| i32::try_from(value).ok())
+}
+
+fn read_varlong(bytes: &mut &[u8]) -> Option<i64> {
+    read_zigzag(bytes, VARLONG_MAX_LEN)
+}
+
+/// Reads a zigzag varint of at most `max_len` bytes, as records encode their fields.
+fn read_zigzag(bytes: &mut &[u8], max_len: usize) -> Option<i64> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().take(max_len).enumerate() {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *bytes = &bytes[i + 1..];
+            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    None
 }
 
 /// Appends `batch` to `out` with its baseOffset replaced: the fetch path, which gives
@@ -398,23 +532,36 @@ fn find_in_batch(
         return Ok(Some((header.base_offset, header.max_timestamp)));
     }
     let records = decode_records(header, batch)?;
-    Ok(records
-        .iter()
-        .find(|record| record.timestamp >= timestamp)
-        .map(|record| (record.offset, record.timestamp)))
+    let Some(record) = records.iter().find(|record| record.timestamp >= timestamp) else {
+        return Ok(None);
+    };
+    // decode_records numbers records from 0.
+    let offset = header
+        .base_offset
+        .checked_add(record.offset)
+        .ok_or_else(|| {
+            corrupt(format!(
+                "baseOffset {} and offset delta {} are past the range of an offset",
+                header.base_offset, record.offset
+            ))
+        })?;
+    Ok(Some((offset, record.timestamp)))
 }
 
-/// Decodes a batch's records with kafka-protocol, inflating them first so that the
-/// record count can be checked against the inflated bytes before the decoder
-/// allocates for it.
+/// Decodes a batch's records with kafka-protocol, numbering them from offset 0. The
+/// records are inflated and checked ([`check_records`]) first: the decoder allocates
+/// for the record and header counts it reads, and adds deltas without checking for
+/// overflow.
 fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<Record>, BatchError> {
-    let mut buf = Bytes::copy_from_slice(batch);
-    let record_count = header.record_count;
+    let mut buf = BytesMut::from(batch);
+    // baseOffset is outside the CRC: a producer may leave anything there.
+    buf[..8].copy_from_slice(&0i64.to_be_bytes());
+    let mut buf = buf.freeze();
     let decoded = RecordBatchDecoder::decode_with_custom_compression(
         &mut buf,
         Some(|payload: &mut Bytes, compression| {
             let records = inflate(payload, compression)?;
-            check_record_room(record_count, records.len())?;
+            check_records(header, &records)?;
             Ok(records)
         }),
     );
@@ -862,6 +1009,174 @@ mod tests {
         );
         let err = first_record_at_or_after(&log, 15).expect_err("the damaged batch is read");
         assert_eq!(err.kafka_error_code(), 2, "{err}");
+    }
+
+    fn put_varint(out: &mut Vec<u8>, value: i64) {
+        let mut v = ((value << 1) ^ (value >> 63)) as u64;
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// One record, length first, with `tail` (header count and headers) after a null
+    /// key and a 5-byte value.
+    fn record(timestamp_delta: i64, tail: &[u8]) -> Vec<u8> {
+        let mut body = vec![0];
+        put_varint(&mut body, timestamp_delta);
+        put_varint(&mut body, 0);
+        put_varint(&mut body, -1);
+        put_varint(&mut body, 5);
+        body.extend_from_slice(b"value");
+        body.extend_from_slice(tail);
+        let mut record = Vec::new();
+        put_varint(&mut record, body.len() as i64);
+        record.extend_from_slice(&body);
+        record
+    }
+
+    /// An uncompressed batch declaring `count` records around `records`, with a
+    /// correct CRC.
+    fn batch_around(records: &[u8], count: i32, base_timestamp: i64, max_timestamp: i64) -> Bytes {
+        let mut batch = encode(&Spec::plain(&[0]))[..HEADER_LEN].to_vec();
+        batch.extend_from_slice(records);
+        let length = (batch.len() - LOG_OVERHEAD) as i32;
+        batch[8..12].copy_from_slice(&length.to_be_bytes());
+        batch[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+        batch[27..35].copy_from_slice(&base_timestamp.to_be_bytes());
+        batch[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+        batch[57..61].copy_from_slice(&count.to_be_bytes());
+        reseal(&mut batch);
+        batch.into()
+    }
+
+    /// Three records of 40-byte values: room enough for a recordsCount of 10.
+    fn roomy(compression: Compression, count: usize) -> Spec {
+        let mut spec = Spec::plain(&vec![1_000; count]).compressed(compression);
+        for (_, value) in &mut spec.records {
+            *value = vec![b'x'; 40];
+        }
+        spec
+    }
+
+    fn with_count(spec: &Spec, count: i32) -> Bytes {
+        edited(spec, |b| {
+            b[57..61].copy_from_slice(&count.to_be_bytes());
+            b[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+        })
+    }
+
+    fn assert_invalid_mentions(err: BatchError, words: &[&str]) {
+        assert_eq!(err.kafka_error_code(), 87, "{err}");
+        let message = err.to_string();
+        for word in words {
+            assert!(
+                message.contains(word),
+                "{message:?} should mention {word:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_count_above_the_records_held_is_invalid_in_any_codec() {
+        for compression in COMPRESSIONS {
+            let err = split_err(with_count(&roomy(compression, 3), 10));
+            assert_invalid_mentions(err, &["recordsCount is 10", "end after 3"]);
+        }
+    }
+
+    #[test]
+    fn a_record_count_below_the_records_held_is_invalid_in_any_codec() {
+        for compression in COMPRESSIONS {
+            let err = split_err(with_count(&roomy(compression, 10), 3));
+            assert_invalid_mentions(err, &["follow the last of the batch's 3 records"]);
+        }
+    }
+
+    /// gzip, snappy and zstd report a stream cut short: CORRUPT_MESSAGE. lz4's decoder
+    /// ends it without an error, so the batch is short of records: INVALID_RECORD, as
+    /// Kafka answers records that end early ("premature EOF").
+    #[test]
+    fn compressed_records_cut_short_under_a_correct_crc_are_refused() {
+        for (compression, code, words) in [
+            (Compression::Gzip, 2, "cannot decompress Gzip"),
+            (Compression::Snappy, 2, "cannot decompress Snappy"),
+            (Compression::Zstd, 2, "cannot decompress Zstd"),
+            (Compression::Lz4, 87, "recordsCount is 20 but 0 bytes"),
+        ] {
+            let batch = encode(&roomy(compression, 20));
+            let cut = HEADER_LEN + (batch.len() - HEADER_LEN) / 2;
+            let mut batch = batch[..cut].to_vec();
+            let length = (batch.len() - LOG_OVERHEAD) as i32;
+            batch[8..12].copy_from_slice(&length.to_be_bytes());
+            reseal(&mut batch);
+            let err = split_err(batch);
+            assert_eq!(err.kafka_error_code(), code, "{compression:?}: {err}");
+            assert!(err.to_string().contains(words), "{compression:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_header_count_the_record_cannot_hold_is_refused_before_allocating() {
+        let mut headers = Vec::new();
+        put_varint(&mut headers, i64::from(i32::MAX));
+        let records = record(0, &headers);
+        for max_timestamp in [1_000, -1] {
+            let batch = batch_around(&records, 1, 1_000, max_timestamp);
+            let err = split_err(batch.clone());
+            assert_invalid_mentions(err, &["header count is 2147483647"]);
+            // A stored batch like this is read as corrupt, without a 2^31-entry map.
+            let err = first_record_at_or_after(&batch, 0).expect_err("refused");
+            assert_eq!(err.kafka_error_code(), 2, "{err}");
+        }
+    }
+
+    #[test]
+    fn a_header_key_longer_than_its_record_is_invalid() {
+        let mut headers = Vec::new();
+        put_varint(&mut headers, 1);
+        put_varint(&mut headers, 100_000_000);
+        headers.extend_from_slice(b"key");
+        let err = split_err(batch_around(&record(0, &headers), 1, 1_000, 1_000));
+        assert_invalid_mentions(err, &["header key length is 100000000"]);
+    }
+
+    #[test]
+    fn a_header_key_that_is_not_utf8_is_invalid() {
+        let mut headers = Vec::new();
+        put_varint(&mut headers, 1);
+        put_varint(&mut headers, 2);
+        headers.extend_from_slice(&[0xff, 0xfe]);
+        put_varint(&mut headers, -1);
+        let err = split_err(batch_around(&record(0, &headers), 1, 1_000, 1_000));
+        assert_invalid_mentions(err, &["not UTF-8"]);
+    }
+
+    #[test]
+    fn a_record_timestamp_past_the_range_of_a_timestamp_is_invalid() {
+        let batch = batch_around(&record(100, &[0]), 1, i64::MAX - 5, -1);
+        let err = split_err(batch.clone());
+        assert_invalid_mentions(err, &["past the range of a timestamp"]);
+        assert!(first_record_at_or_after(&batch, 0).is_err());
+    }
+
+    #[test]
+    fn a_garbage_base_offset_is_ignored_when_the_records_are_read() {
+        let mut batch = without_max_timestamp(&Spec::plain(&[1_000, 3_000])).to_vec();
+        batch[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        let header = split(&Bytes::from(batch.clone()), MAX).expect("valid")[0].header;
+        assert_eq!(header.max_timestamp, 3_000);
+        // Searching it as stored data: the second record's offset is past i64::MAX.
+        let err = first_record_at_or_after(&batch, 2_000).expect_err("no such offset");
+        assert!(
+            err.to_string().contains("past the range of an offset"),
+            "{err}"
+        );
+        assert_eq!(
+            first_record_at_or_after(&batch, 0).expect("the first record's offset fits"),
+            Some((i64::MAX, 1_000))
+        );
     }
 
     proptest! {

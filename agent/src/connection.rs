@@ -125,7 +125,7 @@ async fn run(
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let request = match decode(frame) {
+        let request = match decode_request(frame) {
             Ok(Decoded::Request(request)) => request,
             Ok(Decoded::Answer(answer)) => {
                 let _ = responses
@@ -195,13 +195,19 @@ async fn read_frame<R: AsyncReadExt + Unpin>(
     Ok(Some(buf.freeze()))
 }
 
-enum Decoded {
+/// What a frame decodes to.
+#[derive(Debug)]
+pub enum Decoded {
     Request(Box<Request>),
     /// An answer that needs no handler (ApiVersions at an unsupported version).
     Answer(Bytes),
 }
 
-fn decode(mut frame: Bytes) -> Result<Decoded, Close> {
+/// Decodes one frame (without its length prefix) as the connection does before
+/// dispatching it: the header's API key and version checked against
+/// [`versions::SUPPORTED`], then the header and body decoded with kafka-protocol.
+/// An error closes the connection.
+pub fn decode_request(mut frame: Bytes) -> Result<Decoded, Close> {
     let size = frame.len();
     if size < 8 {
         return Err(Close::FrameTooShort(size));

@@ -108,7 +108,8 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
+/// A zigzag varint, as records encode their lengths, deltas and header counts.
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
     let mut v = ((value << 1) ^ (value >> 63)) as u64;
     loop {
         if v < 0x80 {
@@ -172,6 +173,69 @@ pub fn idempotent_record_batch(
 
 /// Offset of the CRC field in a RecordBatch.
 pub const BATCH_CRC_AT: usize = 8 + 4 + 4 + 1;
+/// Offsets of other RecordBatch header fields the bad-input tests edit.
+pub const BATCH_LENGTH_AT: usize = 8;
+pub const BATCH_MAGIC_AT: usize = 16;
+pub const BATCH_LAST_OFFSET_DELTA_AT: usize = 23;
+pub const BATCH_MAX_TIMESTAMP_AT: usize = 35;
+pub const BATCH_RECORD_COUNT_AT: usize = 57;
+/// Length of a RecordBatch header: where the records start.
+pub const BATCH_HEADER_LEN: usize = 61;
+
+/// Recomputes a batch's CRC-32C after an edit, so that only the edit is wrong.
+pub fn reseal(batch: &mut [u8]) {
+    let crc = crc32c::crc32c(&batch[BATCH_CRC_AT + 4..]);
+    batch[BATCH_CRC_AT..BATCH_CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Sets a batch's batchLength to what its bytes hold.
+pub fn fit_length(batch: &mut [u8]) {
+    let length = (batch.len() - 12) as i32;
+    batch[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
+}
+
+/// One record as the v2 format encodes it, length first: `headers` is the header
+/// count and headers, already encoded, so that tests can make them lie.
+pub fn record(timestamp_delta: i64, offset_delta: i64, value: &[u8], headers: &[u8]) -> Vec<u8> {
+    let mut body = vec![0]; // attributes
+    put_varint(&mut body, timestamp_delta);
+    put_varint(&mut body, offset_delta);
+    put_varint(&mut body, -1); // null key
+    put_varint_bytes(&mut body, value);
+    body.extend_from_slice(headers);
+    let mut record = Vec::new();
+    put_varint(&mut record, body.len() as i64);
+    record.extend_from_slice(&body);
+    record
+}
+
+/// An uncompressed magic-2 batch around `records` (encoded by [`record`]) declaring
+/// `record_count` records, with the given timestamps and a correct CRC.
+pub fn batch_around(
+    records: &[u8],
+    record_count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+) -> Vec<u8> {
+    let mut batch = Vec::new();
+    batch.extend_from_slice(&0i64.to_be_bytes()); // baseOffset
+    batch.extend_from_slice(&0i32.to_be_bytes()); // batchLength, below
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // partitionLeaderEpoch
+    batch.push(2); // magic
+    batch.extend_from_slice(&0u32.to_be_bytes()); // crc, below
+    batch.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    batch.extend_from_slice(&(record_count.wrapping_sub(1)).to_be_bytes()); // lastOffsetDelta
+    batch.extend_from_slice(&base_timestamp.to_be_bytes());
+    batch.extend_from_slice(&max_timestamp.to_be_bytes());
+    batch.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
+    batch.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+    batch.extend_from_slice(&record_count.to_be_bytes());
+    batch.extend_from_slice(records);
+    fit_length(&mut batch);
+    reseal(&mut batch);
+    batch
+}
 
 /// A Produce v3 request frame (acks=-1) carrying `records` for one partition.
 pub fn produce_v3(correlation_id: i32, topic: &str, partition: i32, records: &[u8]) -> Vec<u8> {
