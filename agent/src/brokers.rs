@@ -10,6 +10,9 @@ use weir_control_plane::ControlPlaneClient;
 use weir_control_plane::proto;
 
 const FRESH_FOR: Duration = Duration::from_secs(2);
+/// A Metadata request waits at most this long for the registry before it is answered
+/// from the last list known.
+const LIST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// An agent as a Kafka broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +59,8 @@ impl Brokers {
     }
 
     /// The live agents of `zone`, sorted by node id; always including this agent when
-    /// it is in that zone, and this agent alone if the registry cannot be read.
+    /// it is in that zone. If the registry cannot be read: the last list read, or this
+    /// agent alone before any.
     pub async fn in_zone(&self, zone: &str) -> Arc<Vec<Broker>> {
         let all = self.all().await;
         let in_zone: Vec<Broker> = all.iter().filter(|b| b.zone == zone).cloned().collect();
@@ -73,14 +77,20 @@ impl Brokers {
         {
             return brokers.clone();
         }
-        let listed = self
-            .control
-            .agents
-            .clone()
-            .list_agents(proto::ListAgentsRequest {
+        let mut agents = self.control.agents.clone();
+        let listed = match tokio::time::timeout(
+            LIST_TIMEOUT,
+            agents.list_agents(proto::ListAgentsRequest {
                 zone: String::new(),
-            })
-            .await;
+            }),
+        )
+        .await
+        {
+            Ok(listed) => listed,
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "no answer within {LIST_TIMEOUT:?}"
+            ))),
+        };
         let mut brokers: Vec<Broker> = match listed {
             Ok(response) => response
                 .into_inner()
@@ -97,6 +107,13 @@ impl Brokers {
                 })
                 .collect(),
             Err(status) => {
+                // The last list known, rather than this agent alone: an agent cut off
+                // from the control plane cannot commit, and must not draw every
+                // partition's producers to itself. It is asked again on the next call.
+                if let Some((_, last)) = self.live.lock().as_ref() {
+                    tracing::warn!(error = %status, "list agents; answering with the last list known");
+                    return last.clone();
+                }
                 tracing::warn!(error = %status, "list agents; answering with this agent only");
                 Vec::new()
             }

@@ -85,8 +85,11 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
             "message.timeout.ms",
             work.message_timeout.as_millis().to_string(),
         )
-        .set("request.timeout.ms", "4000")
         .set("retry.backoff.ms", "100");
+    // request.timeout.ms stays at librdkafka's 30 s, above the agents' produce timeout
+    // (5 s, plus 1 s for clock skew): an agent then answers with the commit's outcome,
+    // not REQUEST_TIMED_OUT while the commit may still apply. (After such a timeout and
+    // an epoch bump, librdkafka sends the batch again as new: see --message-timeout-ms.)
     // librdkafka's idempotence log (epoch bumps, drains, retries) explains anomalies.
     config.set("debug", "eos").set("log_level", "7");
     let log = Arc::new(Mutex::new(std::io::LineWriter::new(std::fs::File::create(
