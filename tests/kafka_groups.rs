@@ -58,6 +58,17 @@ struct Rebalances(Arc<Mutex<Vec<String>>>);
 
 impl ClientContext for Rebalances {}
 
+impl Rebalances {
+    /// Whether the member has been given at least one partition.
+    fn assigned_some(&self) -> bool {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|e| e.starts_with("assign ") && e != "assign 0")
+    }
+}
+
 impl ConsumerContext for Rebalances {
     fn post_rebalance(&self, _base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let event = match rebalance {
@@ -355,11 +366,21 @@ fn members_come_and_go(assignor: &str, total: usize) {
         &scratch.path().join("member-c.txt"),
     );
 
+    // The second half of the records waits for the late member to hold partitions, so
+    // it has records to consume however fast the others are.
+    let late_member_assigned = Arc::new(AtomicBool::new(false));
     let producer = std::thread::spawn({
         let bootstrap = bootstrap.clone();
+        let late_member_assigned = late_member_assigned.clone();
         move || {
             let producer = kafka::producer(&bootstrap);
-            for chunk in 0..total / 10_000 {
+            let chunks = total / 10_000;
+            for chunk in 0..chunks {
+                if chunk == chunks / 2 {
+                    while !late_member_assigned.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
                 let records: Vec<Record> = (chunk * 10_000..(chunk + 1) * 10_000)
                     .map(|i| Record::new(format!("k{i}"), format!("v{i}")))
                     .collect();
@@ -373,6 +394,10 @@ fn members_come_and_go(assignor: &str, total: usize) {
         in_process(&[&a, &b]) >= total / 6
     });
     let mut d = ThreadMember::start(member_config(&bootstrap, &group, assignor), topic);
+    wait_until("the late member to be given partitions", || {
+        d.rebalances.assigned_some()
+    });
+    late_member_assigned.store(true, Ordering::SeqCst);
     wait_until("more progress after the late join", || {
         in_process(&[&a, &b, &d]) >= total * 2 / 5
     });
