@@ -718,8 +718,9 @@ mod tests {
         batch.into()
     }
 
-    fn assert_corrupt_mentions(err: BatchError, words: &[&str]) {
-        assert_eq!(err.kafka_error_code(), 2, "{err}");
+    /// `err` answers Kafka error `code` and its message names every one of `words`.
+    fn assert_error_mentions(err: BatchError, code: i16, words: &[&str]) {
+        assert_eq!(err.kafka_error_code(), code, "{err}");
         let message = err.to_string();
         for word in words {
             assert!(
@@ -727,6 +728,10 @@ mod tests {
                 "{message:?} should mention {word:?}"
             );
         }
+    }
+
+    fn assert_corrupt_mentions(err: BatchError, words: &[&str]) {
+        assert_error_mentions(err, 2, words);
     }
 
     #[test]
@@ -1068,14 +1073,7 @@ mod tests {
     }
 
     fn assert_invalid_mentions(err: BatchError, words: &[&str]) {
-        assert_eq!(err.kafka_error_code(), 87, "{err}");
-        let message = err.to_string();
-        for word in words {
-            assert!(
-                message.contains(word),
-                "{message:?} should mention {word:?}"
-            );
-        }
+        assert_error_mentions(err, 87, words);
     }
 
     #[test]
