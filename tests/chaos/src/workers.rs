@@ -91,7 +91,10 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
     // not REQUEST_TIMED_OUT while the commit may still apply. (After such a timeout and
     // an epoch bump, librdkafka sends the batch again as new: see --message-timeout-ms.)
     // librdkafka's idempotence log (epoch bumps, drains, retries) explains anomalies.
-    config.set("debug", "eos").set("log_level", "7");
+    // (rdkafka sets the client's level from the `log` crate's, so it is set here too.)
+    config
+        .set("debug", "eos")
+        .set_log_level(RDKafkaLogLevel::Debug);
     let log = Arc::new(Mutex::new(std::io::LineWriter::new(std::fs::File::create(
         work.logs.join(format!("{name}.rdkafka.log")),
     )?)));
