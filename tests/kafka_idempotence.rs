@@ -169,21 +169,27 @@ fn a_produce_replayed_by_hand_gets_its_original_offset() {
         (0, 0),
         "the replay is answered with the offset the batch got the first time"
     );
-    let gap = wire::idempotent_record_batch(&records, 1_700_000_000_000, producer_id, epoch, 7);
+    let ahead = wire::idempotent_record_batch(&records, 1_700_000_000_000, producer_id, epoch, 7);
     assert_eq!(
-        produce(&mut stream, 5, &gap).0,
+        produce(&mut stream, 5, &ahead).0,
+        19,
+        "a batch ahead of the sequence is NOT_ENOUGH_REPLICAS: retriable, nothing written"
+    );
+    let behind = wire::idempotent_record_batch(&records, 1_700_000_000_000, producer_id, epoch, 1);
+    assert_eq!(
+        produce(&mut stream, 6, &behind).0,
         45,
-        "a gap in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER"
+        "a batch behind it, and none of the last five, is OUT_OF_ORDER_SEQUENCE_NUMBER"
     );
 
     // A newer epoch (as after a KIP-360 bump) starts again at 0 and fences the old one.
     let newer =
         wire::idempotent_record_batch(&records[..1], 1_700_000_000_000, producer_id, epoch + 1, 0);
-    assert_eq!(produce(&mut stream, 6, &newer), (0, 4));
+    assert_eq!(produce(&mut stream, 7, &newer), (0, 4));
     let stale =
         wire::idempotent_record_batch(&records[..1], 1_700_000_000_000, producer_id, epoch, 3);
     assert_eq!(
-        produce(&mut stream, 7, &stale).0,
+        produce(&mut stream, 8, &stale).0,
         47,
         "the old epoch is INVALID_PRODUCER_EPOCH"
     );

@@ -91,15 +91,19 @@ pub struct PendingAck(Option<oneshot::Receiver<Ack>>);
 
 impl PendingAck {
     pub async fn wait(self) -> Ack {
-        let shutting_down = || {
-            Rejected::new(
-                kafka_protocol::error::ResponseError::NotEnoughReplicas,
-                "the agent is shutting down",
-            )
-        };
+        use kafka_protocol::error::ResponseError;
         match self.0 {
-            Some(ack) => ack.await.map_err(|_| shutting_down())?,
-            None => Err(shutting_down()),
+            // The writer stopped with the batch in hand: its commit may have been sent.
+            Some(ack) => ack.await.map_err(|_| {
+                Rejected::new(
+                    ResponseError::RequestTimedOut,
+                    "the agent is shutting down; the batch may or may not have been committed",
+                )
+            })?,
+            None => Err(Rejected::new(
+                ResponseError::NotEnoughReplicas,
+                "the agent is shutting down; the batch was not written",
+            )),
         }
     }
 }
@@ -433,18 +437,11 @@ async fn commit(
 }
 
 fn ack(result: proto::BatchResult) -> Ack {
-    use kafka_protocol::error::ResponseError;
-    let code = ErrorCode::try_from(result.error).unwrap_or(ErrorCode::InvalidRequest);
-    let kafka = match code {
-        ErrorCode::None => return Ok(Offset(result.base_offset)),
-        ErrorCode::UnknownTopic | ErrorCode::UnknownPartition => {
-            ResponseError::UnknownTopicOrPartition
-        }
-        ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
-        ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
-        ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
-        ErrorCode::ObjectTooOld => ResponseError::KafkaStorageError,
-        _ => ResponseError::UnknownServerError,
-    };
-    Err(Rejected::new(kafka, result.message))
+    if result.error == ErrorCode::None as i32 {
+        return Ok(Offset(result.base_offset));
+    }
+    Err(Rejected::new(
+        crate::handlers::topics::kafka_error(result.error),
+        result.message,
+    ))
 }

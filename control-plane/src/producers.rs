@@ -9,9 +9,16 @@
 //!
 //! - a batch seen among the recent ones is a retry: it is answered with the offset it
 //!   got the first time and appended nothing;
-//! - a batch that does not follow the last one is a gap: `OUT_OF_ORDER_SEQUENCE_NUMBER`;
+//! - a batch ahead of the next expected sequence is early: `SEQUENCE_AHEAD`, retriable.
+//!   The batches between may still be on their way through another agent (a producer
+//!   whose partition moved keeps requests in flight to both), and Kafka's answer,
+//!   `OUT_OF_ORDER_SEQUENCE_NUMBER`, makes librdkafka bump its epoch and send everything
+//!   it holds again as new records — a batch that was in fact committed included;
+//! - a batch behind it that is not one of the recent ones is out of order:
+//!   `OUT_OF_ORDER_SEQUENCE_NUMBER`;
 //! - an older epoch than the partition has seen is a fenced producer:
-//!   `INVALID_PRODUCER_EPOCH`; a newer epoch must start again at sequence 0.
+//!   `INVALID_PRODUCER_EPOCH`; a newer epoch starts again at sequence 0, and a later
+//!   batch of it is early.
 //!
 //! Five, because a Kafka producer keeps at most five requests in flight per partition
 //! with idempotence on, so a retry is always of one of the last five batches.
@@ -117,13 +124,7 @@ pub fn check(
         return if batch.base_sequence == 0 {
             Verdict::Append
         } else {
-            Verdict::Reject(ItemError::new(
-                ErrorCode::OutOfOrderSequence,
-                format!(
-                    "producer {} starts epoch {} at sequence {}; a new epoch starts at 0",
-                    batch.id, batch.epoch, batch.base_sequence
-                ),
-            ))
+            Verdict::Reject(ahead(batch, 0))
         };
     }
     let last = last_sequence(batch.base_sequence, record_count);
@@ -139,17 +140,39 @@ pub fn check(
         Some(newest) if next_sequence(newest.last_sequence) == batch.base_sequence => {
             Verdict::Append
         }
-        Some(newest) => Verdict::Reject(ItemError::new(
-            ErrorCode::OutOfOrderSequence,
-            format!(
-                "producer {} epoch {}: expected sequence {}, got {}",
-                batch.id,
-                batch.epoch,
-                next_sequence(newest.last_sequence),
-                batch.base_sequence
-            ),
-        )),
+        Some(newest) => {
+            let expected = next_sequence(newest.last_sequence);
+            if is_ahead(batch.base_sequence, expected) {
+                Verdict::Reject(ahead(batch, expected))
+            } else {
+                Verdict::Reject(ItemError::new(
+                    ErrorCode::OutOfOrderSequence,
+                    format!(
+                        "producer {} epoch {}: expected sequence {expected}, got {}, which is neither next nor one of the last {RECENT_BATCHES} batches",
+                        batch.id, batch.epoch, batch.base_sequence
+                    ),
+                ))
+            }
+        }
     }
+}
+
+/// Whether `sequence` lies after `expected`, in the half of the wrapping sequence space
+/// that follows it.
+fn is_ahead(sequence: i32, expected: i32) -> bool {
+    let distance = (i64::from(sequence) - i64::from(expected)).rem_euclid(1 << 31);
+    distance < 1 << 30
+}
+
+/// The answer to a batch that came before the ones it follows.
+fn ahead(batch: ProducerBatch, expected: i32) -> ItemError {
+    ItemError::new(
+        ErrorCode::SequenceAhead,
+        format!(
+            "producer {} epoch {}: sequence {} came before sequence {expected}, which is not committed yet (it may still be on its way through another agent); retry",
+            batch.id, batch.epoch, batch.base_sequence
+        ),
+    )
 }
 
 /// The state after appending `batch` (which [`check`] answered `Append`) at `base`.

@@ -1,7 +1,7 @@
 //! Idempotent producers: the sequence check against a model, and through the sequencer
-//! (duplicates get their first offset and no second copy, gaps and stale epochs are
-//! refused, state survives a restart and injected store faults, idle state expires),
-//! and InitProducerId.
+//! (duplicates get their first offset and no second copy; batches ahead of the sequence,
+//! behind it and of stale epochs are refused; state survives a restart and injected
+//! store faults; idle state expires), and InitProducerId.
 
 mod common;
 
@@ -75,7 +75,7 @@ impl Model {
             return if first == 0 {
                 Expected::Append
             } else {
-                Expected::Reject(ErrorCode::OutOfOrderSequence)
+                Expected::Reject(ErrorCode::SequenceAhead)
             };
         }
         let recent = self.accepted.iter().rev().take(RECENT_BATCHES);
@@ -84,7 +84,14 @@ impl Model {
         }
         match self.accepted.last() {
             Some(&(_, newest, _)) if next_sequence(newest) != first => {
-                Expected::Reject(ErrorCode::OutOfOrderSequence)
+                // Up to a quarter of the way round the wrapping space is ahead.
+                let forward =
+                    (first as u32).wrapping_sub(next_sequence(newest) as u32) & (u32::MAX >> 1);
+                if forward < 1 << 30 {
+                    Expected::Reject(ErrorCode::SequenceAhead)
+                } else {
+                    Expected::Reject(ErrorCode::OutOfOrderSequence)
+                }
             }
             _ => Expected::Append,
         }
@@ -225,17 +232,27 @@ async fn a_duplicate_gets_its_first_offset_and_no_second_copy() {
 }
 
 #[tokio::test]
-async fn a_gap_is_out_of_order_and_appends_nothing() {
+async fn a_batch_ahead_waits_for_the_ones_before_it_and_one_behind_is_out_of_order() {
     let h = Harness::start().await;
     let topic = h.create_topic("t", 1).await;
     let b = |seq| idempotent(batch(topic, 0, 0, 100, 2, 10), 1, 0, seq);
     assert_eq!(commit_one(&h, b(0)).await, Ok(Offset(0)));
-    let gap = commit_one(&h, b(3)).await;
-    assert_eq!(code(&gap), ErrorCode::OutOfOrderSequence);
-    let message = gap.expect_err("refused").message;
-    assert!(message.contains("expected sequence 2, got 3"), "{message}");
+    // Sequence 2 may still be on its way through another agent: retriable.
+    let ahead = commit_one(&h, b(3)).await;
+    assert_eq!(code(&ahead), ErrorCode::SequenceAhead);
+    let message = ahead.expect_err("refused").message;
+    assert!(
+        message.contains("sequence 3 came before sequence 2"),
+        "{message}"
+    );
     assert_eq!(commit_one(&h, b(2)).await, Ok(Offset(2)));
-    assert_eq!(log_of(&h, topic, 0).await.1, 4);
+    assert_eq!(commit_one(&h, b(4)).await, Ok(Offset(4)), "then it goes in");
+    // Sequences 1..=2 overlap what was appended but are none of its batches.
+    let behind = commit_one(&h, b(1)).await;
+    assert_eq!(code(&behind), ErrorCode::OutOfOrderSequence);
+    let message = behind.expect_err("refused").message;
+    assert!(message.contains("expected sequence 6, got 1"), "{message}");
+    assert_eq!(log_of(&h, topic, 0).await.1, 6);
 }
 
 #[tokio::test]
@@ -250,7 +267,8 @@ async fn a_stale_epoch_is_refused_and_a_new_one_starts_at_zero() {
     );
     assert_eq!(
         code(&commit_one(&h, b(2, 1)).await),
-        ErrorCode::OutOfOrderSequence
+        ErrorCode::SequenceAhead,
+        "sequence 0 of epoch 2 may still be on its way"
     );
     assert_eq!(commit_one(&h, b(2, 0)).await, Ok(Offset(1)));
     assert_eq!(
@@ -280,7 +298,7 @@ async fn interleaved_producers_in_one_object_are_checked_in_order() {
             b(10, 0, 2, 0),
             b(20, 0, 1, 2),
             b(30, 0, 1, 2), // a repeat of the batch two back, in the same object
-            b(40, 0, 2, 4), // a gap for producer 2
+            b(40, 0, 2, 4), // ahead of producer 2's next (2)
             b(50, 0, 2, 2),
             b(60, 1, 1, 0), // producer 1 on another partition: its own sequence
         ]))
@@ -293,7 +311,7 @@ async fn interleaved_producers_in_one_object_are_checked_in_order() {
             ErrorCode::None,
             ErrorCode::None,
             ErrorCode::None,
-            ErrorCode::OutOfOrderSequence,
+            ErrorCode::SequenceAhead,
             ErrorCode::None,
             ErrorCode::None,
         ]
@@ -352,11 +370,8 @@ async fn producer_state_survives_a_control_plane_restart() {
         Ok(Offset(0)),
         "still a duplicate"
     );
-    let gap = idempotent(batch(topic, 0, 0, 100, 1, 10), 1, 0, 5);
-    assert_eq!(
-        code(&commit_one(&h, gap).await),
-        ErrorCode::OutOfOrderSequence
-    );
+    let ahead = idempotent(batch(topic, 0, 0, 100, 1, 10), 1, 0, 5);
+    assert_eq!(code(&commit_one(&h, ahead).await), ErrorCode::SequenceAhead);
     assert_eq!(log_of(&h, topic, 0).await.1, 3);
 }
 

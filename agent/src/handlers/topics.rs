@@ -38,6 +38,11 @@ pub fn kafka_error(code: i32) -> ResponseError {
         ErrorCode::ProducerFenced => ResponseError::ProducerFenced,
         // Certainly not committed, and retriable: the records can go again.
         ErrorCode::ObjectTooOld => ResponseError::KafkaStorageError,
+        // Not committed, and retriable once the batches before it are in. Kafka has no
+        // code of its own for this; clients retry NOT_ENOUGH_REPLICAS in place, knowing
+        // nothing was written, where OUT_OF_ORDER_SEQUENCE_NUMBER would make librdkafka
+        // resend under a new epoch what it still holds.
+        ErrorCode::SequenceAhead => ResponseError::NotEnoughReplicas,
         ErrorCode::InvalidGroupId => ResponseError::InvalidGroupId,
         ErrorCode::UnknownMemberId => ResponseError::UnknownMemberId,
         ErrorCode::IllegalGeneration => ResponseError::IllegalGeneration,
