@@ -100,6 +100,10 @@ fn main() -> anyhow::Result<ExitCode> {
                 .build()?;
             let verdict = runtime.block_on(run::run(&config))?;
             print!("{}", verdict.report);
+            println!(
+                "librdkafka epoch bumps: {} (see producer-N.rdkafka.log)",
+                verdict.epoch_bumps
+            );
             for problem in &verdict.problems {
                 println!("problem: {problem}");
             }

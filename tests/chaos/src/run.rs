@@ -12,7 +12,7 @@
 //!
 //! Everything stays under `out`: the history, each process's log and the report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -60,6 +60,11 @@ pub struct Verdict {
     /// partition the catch-up could not finish, no successful send after the heal.
     pub problems: Vec<String>,
     pub faults: usize,
+    /// How often a producer's librdkafka bumped its epoch (KIP-360), read from its log.
+    /// A bump renumbers every record the producer still holds, and so sends again as new
+    /// any batch it had been told timed out but that was committed: Weir's answers should
+    /// give it no reason to (only the client's own message timeouts should).
+    pub epoch_bumps: usize,
 }
 
 impl Verdict {
@@ -232,7 +237,21 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         report,
         problems,
         faults,
+        epoch_bumps: epoch_bumps(&config.out)?,
     })
+}
+
+/// The epoch bumps the producers' librdkafka logged in `out`.
+fn epoch_bumps(out: &Path) -> anyhow::Result<usize> {
+    let mut bumps = 0;
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        if path.to_string_lossy().ends_with(".rdkafka.log") {
+            let log = std::fs::read_to_string(&path)?;
+            bumps += log.matches("bumped epoch to").count();
+        }
+    }
+    Ok(bumps)
 }
 
 async fn create_topic(bootstrap: &str, partitions: i32) -> anyhow::Result<()> {
