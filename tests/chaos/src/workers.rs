@@ -334,36 +334,18 @@ pub fn sampler(work: &Workload, every: Duration) -> anyhow::Result<()> {
     let consumer: BaseConsumer = work.client("sampler").create()?;
     while !work.stopped() {
         for partition in 0..work.partitions {
-            work.history.record(
-                "sampler",
-                Outcome::Invoke,
-                Op::Watermarks {
-                    partition,
-                    low: None,
-                    high: None,
-                    error: None,
-                },
-            );
+            let sample = |low, high, error| Op::Watermarks {
+                partition,
+                low,
+                high,
+                error,
+            };
+            work.history
+                .record("sampler", Outcome::Invoke, sample(None, None, None));
             let (outcome, op) =
                 match consumer.fetch_watermarks(&work.topic, partition, Duration::from_secs(2)) {
-                    Ok((low, high)) => (
-                        Outcome::Ok,
-                        Op::Watermarks {
-                            partition,
-                            low: Some(low),
-                            high: Some(high),
-                            error: None,
-                        },
-                    ),
-                    Err(e) => (
-                        Outcome::Info,
-                        Op::Watermarks {
-                            partition,
-                            low: None,
-                            high: None,
-                            error: Some(e.to_string()),
-                        },
-                    ),
+                    Ok((low, high)) => (Outcome::Ok, sample(Some(low), Some(high), None)),
+                    Err(e) => (Outcome::Info, sample(None, None, Some(e.to_string()))),
                 };
             work.history.record("sampler", outcome, op);
         }
