@@ -102,3 +102,42 @@ fn records_produced_through_one_agent_are_consumed_through_another() {
         kafka::assert_partition(topic, *partition, &consumed[partition], &records);
     }
 }
+
+/// The ports of the brokers a client of `bootstrap` is told about.
+fn broker_ports(bootstrap: &str) -> Vec<i32> {
+    let client = kafka::consumer(bootstrap);
+    let metadata = client
+        .fetch_metadata(None, kafka::PATIENCE)
+        .unwrap_or_else(|e| panic!("Metadata from {bootstrap}: {e}"));
+    let mut ports: Vec<i32> = metadata.brokers().iter().map(|b| b.port()).collect();
+    ports.sort();
+    ports
+}
+
+#[test]
+fn an_agent_cut_off_from_the_control_plane_still_names_the_agents_it_last_knew() {
+    let mut cluster = Cluster::start(&["zone-a", "zone-a"]);
+    let mut both: Vec<i32> = cluster.agents.iter().map(|a| i32::from(a.port)).collect();
+    both.sort();
+    let bootstrap = cluster.agents[0].bootstrap();
+    let deadline = std::time::Instant::now() + kafka::PATIENCE;
+    while broker_ports(&bootstrap) != both {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agents never saw each other: {:?}",
+            broker_ports(&bootstrap)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    cluster.control_plane.kill9();
+    // Past the agent's 2 s cache of the list, so it asks the control plane and fails.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        broker_ports(&bootstrap),
+        both,
+        "an agent that cannot reach the control plane, and so cannot commit, must not \
+         name itself the only broker and draw every producer to itself; its log:\n{}",
+        cluster.agents[0].process.log_tail()
+    );
+}

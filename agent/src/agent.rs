@@ -104,10 +104,12 @@ impl Agent {
         let index_cache = IndexCache::new(1_000_000);
         let (watermarks, watch_task) =
             Watermarks::follow(control.clone(), index_cache.clone(), background.clone());
+        let brokers = Arc::new(Brokers::new(control.clone(), this));
         let heartbeat = spawn_heartbeat(
             control.clone(),
             config.clone(),
             registered,
+            brokers.clone(),
             background.clone(),
         );
         let ctx = Arc::new(Context {
@@ -117,7 +119,7 @@ impl Agent {
                     .min(Semaphore::MAX_PERMITS),
             )),
             topics: TopicCache::new(control.clone()),
-            brokers: Brokers::new(control.clone(), this),
+            brokers,
             reader: Reader::new(bucket, cache),
             index_cache,
             writer,
@@ -208,11 +210,14 @@ async fn register(
 }
 
 /// Heartbeats at the interval the control plane asked for; registers again if it
-/// forgot this agent (after an outage longer than the session timeout).
+/// forgot this agent (after an outage longer than the session timeout). Each beat also
+/// keeps `brokers` fresh, so an agent that no client has asked for Metadata still
+/// knows the other agents when the control plane becomes unreachable.
 fn spawn_heartbeat(
     control: ControlPlaneClient,
     config: AgentConfig,
     registered: proto::RegisterAgentResponse,
+    brokers: Arc<Brokers>,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -232,7 +237,7 @@ fn spawn_heartbeat(
                 })
                 .await;
             match beat {
-                Ok(_) => {}
+                Ok(_) => brokers.refresh().await,
                 Err(status) if status.code() == tonic::Code::NotFound => {
                     match register(&control, &config).await {
                         Ok(response) => agent_id = response.agent_id,

@@ -71,6 +71,12 @@ impl Brokers {
         Arc::new(in_zone)
     }
 
+    /// Reads the agent list again if the one known is stale, so that it is there to
+    /// fall back on when the registry cannot be read.
+    pub async fn refresh(&self) {
+        self.all().await;
+    }
+
     async fn all(&self) -> Arc<Vec<Broker>> {
         if let Some((at, brokers)) = self.live.lock().as_ref()
             && at.elapsed() < FRESH_FOR

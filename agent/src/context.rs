@@ -18,7 +18,7 @@ pub struct Context {
     pub config: AgentConfig,
     pub control: ControlPlaneClient,
     pub topics: TopicCache,
-    pub brokers: Brokers,
+    pub brokers: Arc<Brokers>,
     pub writer: WriterHandle,
     pub reader: Reader,
     pub index_cache: IndexCache,
