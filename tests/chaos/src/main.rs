@@ -55,6 +55,10 @@ enum Command {
         /// times records out and may resend committed ones under a new epoch.
         #[arg(long, default_value_t = 60_000)]
         message_timeout_ms: u64,
+        /// Producers' request.timeout.ms (librdkafka's default, 30 s, is above the
+        /// agents' 5 s produce timeout; below it a request ends before its commit does).
+        #[arg(long, default_value_t = 30_000)]
+        request_timeout_ms: u64,
         /// The control plane's --metadata-faults: FoundationDB's failure modes (retriable
         /// conflicts, commits of unknown outcome) injected at these rates; "" for none.
         #[arg(long, default_value = "conflict_rate=0.02,unknown_result_rate=0.01")]
@@ -79,6 +83,7 @@ fn main() -> anyhow::Result<ExitCode> {
             rate,
             subscribe,
             message_timeout_ms,
+            request_timeout_ms,
             metadata_faults,
         } => {
             let config = RunConfig {
@@ -93,6 +98,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 subscribe,
                 recovery: Duration::from_secs(15),
                 message_timeout: Duration::from_millis(message_timeout_ms),
+                request_timeout: Duration::from_millis(request_timeout_ms),
                 metadata_faults,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub recovery: Duration,
     /// Producers' `message.timeout.ms`.
     pub message_timeout: Duration,
+    /// Producers' `request.timeout.ms`.
+    pub request_timeout: Duration,
     /// The control plane's `--metadata-faults` (empty: none).
     pub metadata_faults: String,
 }
@@ -102,6 +104,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         history: history.clone(),
         stop: stop.clone(),
         message_timeout: config.message_timeout,
+        request_timeout: config.request_timeout,
         logs: config.out.clone(),
     };
     let producers: Vec<_> = (0..config.producers)

@@ -46,6 +46,8 @@ pub struct Workload {
     /// queued under the new epoch, retried batches included, which the broker cannot
     /// tell from new ones: short timeouts under long faults make duplicates of its own.
     pub message_timeout: Duration,
+    /// Producers' `request.timeout.ms`.
+    pub request_timeout: Duration,
     /// Where each producer's librdkafka log goes (`<name>.rdkafka.log`).
     pub logs: std::path::PathBuf,
 }
@@ -85,11 +87,11 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
             "message.timeout.ms",
             work.message_timeout.as_millis().to_string(),
         )
+        .set(
+            "request.timeout.ms",
+            work.request_timeout.as_millis().to_string(),
+        )
         .set("retry.backoff.ms", "100");
-    // request.timeout.ms stays at librdkafka's 30 s, above the agents' produce timeout
-    // (5 s, plus 1 s for clock skew): an agent then answers with the commit's outcome,
-    // not REQUEST_TIMED_OUT while the commit may still apply. (After such a timeout and
-    // an epoch bump, librdkafka sends the batch again as new: see --message-timeout-ms.)
     // librdkafka's idempotence log (epoch bumps, drains, retries) explains anomalies.
     // (rdkafka sets the client's level from the `log` crate's, so it is set here too.)
     config
