@@ -20,6 +20,7 @@ use support::wire::{self, Reply};
 
 const CORRUPT_MESSAGE: i16 = 2;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const MESSAGE_TOO_LARGE: i16 = 10;
 const UNSUPPORTED_VERSION: i16 = 35;
 
 /// An rdkafka producer and consumer connected before the bad input, and checked after
@@ -543,6 +544,43 @@ fn compressed(compression: kafka_protocol::records::Compression, count: i64) -> 
     batch
 }
 
+/// A zstd batch of one well-formed record whose value is `value_len` zeros: a
+/// decompression bomb of some 30 KB per GiB. The record is compressed as
+/// it is written, a MiB at a time, never held whole.
+fn zstd_zeros(value_len: usize) -> Vec<u8> {
+    use std::io::Write;
+    const ZSTD: i16 = 4;
+    let mut fields = vec![0]; // attributes
+    wire::put_varint(&mut fields, 0); // timestamp delta
+    wire::put_varint(&mut fields, 0); // offset delta
+    wire::put_varint(&mut fields, -1); // null key
+    wire::put_varint(&mut fields, value_len as i64);
+    let header_count = [0];
+    let mut record = Vec::new();
+    let length = fields.len() + value_len + header_count.len();
+    wire::put_varint(&mut record, length as i64);
+    record.extend_from_slice(&fields);
+
+    let mut encoder = zstd::Encoder::new(Vec::new(), 3).expect("a zstd encoder");
+    encoder.write_all(&record).expect("compress");
+    let zeros = vec![0; 1 << 20];
+    let mut left = value_len;
+    while left > 0 {
+        let chunk = left.min(zeros.len());
+        encoder.write_all(&zeros[..chunk]).expect("compress");
+        left -= chunk;
+    }
+    encoder.write_all(&header_count).expect("compress");
+    let records = encoder.finish().expect("compress");
+
+    let timestamp = 1_700_000_000_000;
+    let mut batch = wire::batch_around(&records, 1, timestamp, timestamp);
+    batch[wire::BATCH_ATTRIBUTES_AT..wire::BATCH_ATTRIBUTES_AT + 2]
+        .copy_from_slice(&ZSTD.to_be_bytes());
+    wire::reseal(&mut batch);
+    batch
+}
+
 /// `batch` with its compressed records cut in half, its length and CRC made right.
 fn truncated_mid_stream(batch: Vec<u8>) -> Vec<u8> {
     let records = batch.len() - wire::BATCH_HEADER_LEN;
@@ -782,6 +820,15 @@ fn cases() -> Vec<Case> {
             Expect::ProduceError(code),
         ));
     }
+
+    // A decompression bomb: records that inflate past the agent's limit of 128 MiB.
+    // The agent holds a batch's records inflated while it checks them, so it refuses
+    // these as too large rather than run out of memory.
+    cases.push(case(
+        "a zstd batch of some 30 KB whose one record inflates to 1 GiB",
+        produce(&zstd_zeros(1 << 30)),
+        Expect::ProduceError(MESSAGE_TOO_LARGE),
+    ));
 
     // Record counts that lie under a correct CRC. Kafka's record iterator throws
     // InvalidRecordException ("Incorrect declared batch size, premature EOF reached" /

@@ -26,11 +26,12 @@
 //! |   57 | recordsCount         | i32  |                                              |
 //! |   61 | records              |      | compressed as a whole when the codec is not 0 |
 
+use std::borrow::Cow;
 use std::fmt;
+use std::io::{self, Read};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, TimestampType};
 
 /// Length of a batch header, and so of the smallest batch.
@@ -39,6 +40,12 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 /// The only message format Weir accepts (Kafka 0.11 and later).
 pub const MAGIC: i8 = 2;
+/// The most bytes a batch's compressed records may inflate to. The records are held
+/// inflated while they are walked, so this bounds what one batch makes the agent
+/// allocate: a few hundred compressed kilobytes of zeros inflate to gigabytes. The
+/// compressed size is already capped by `max_batch_bytes` (1 MiB by default); 128 MiB
+/// leaves room for compression ratios far above real data's.
+pub const MAX_INFLATED_BATCH_BYTES: usize = 128 * 1024 * 1024;
 
 /// Smallest legal batchLength: a header and nothing else.
 const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
@@ -56,6 +63,10 @@ const CODEC_MASK: i16 = 0b111;
 const LOG_APPEND_TIME_BIT: i16 = 1 << 3;
 const TRANSACTIONAL_BIT: i16 = 1 << 4;
 const CONTROL_BIT: i16 = 1 << 5;
+/// What snappy-java's framing (Kafka's snappy) starts with: a magic, its version and
+/// the oldest compatible version. Its blocks follow, each a big-endian u32 length and
+/// raw snappy.
+const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
 
 /// Why a partition's records were refused. Each variant maps to one Kafka error code
 /// (see [`BatchError::kafka_error_code`]).
@@ -67,6 +78,10 @@ pub enum BatchError {
     /// A batch is over the size limit: Kafka's MESSAGE_TOO_LARGE.
     #[error("record batch of {size} bytes is over the limit of {max} bytes")]
     TooLarge { size: usize, max: usize },
+    /// A batch's compressed records inflate past the limit
+    /// ([`MAX_INFLATED_BATCH_BYTES`]): Kafka's MESSAGE_TOO_LARGE.
+    #[error("record batch's {codec:?} records inflate to more than the limit of {max} bytes")]
+    InflatesTooLarge { codec: Compression, max: usize },
     /// A well-formed batch that a producer must not send: Kafka's INVALID_RECORD.
     #[error("invalid record batch: {reason}")]
     InvalidRecord { reason: String },
@@ -82,7 +97,9 @@ impl BatchError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             BatchError::Corrupt { .. } => ResponseError::CorruptMessage.code(),
-            BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            BatchError::TooLarge { .. } | BatchError::InflatesTooLarge { .. } => {
+                ResponseError::MessageTooLarge.code()
+            }
             BatchError::InvalidRecord { .. } => ResponseError::InvalidRecord.code(),
             // What Kafka answers a v3+ produce carrying an old message format.
             BatchError::UnsupportedMagic(_) => ResponseError::InvalidRecord.code(),
@@ -239,6 +256,15 @@ pub fn split(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<ValidBatch>,
 /// Checks the batch at the start of `bytes` (which may hold more after it) and returns
 /// its header.
 pub(crate) fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, BatchError> {
+    validate_within(bytes, max_batch_bytes, MAX_INFLATED_BATCH_BYTES)
+}
+
+/// [`validate`], with the most bytes compressed records may inflate to as a parameter.
+fn validate_within(
+    bytes: &[u8],
+    max_batch_bytes: usize,
+    max_inflated_bytes: usize,
+) -> Result<BatchHeader, BatchError> {
     let header = frame(bytes)?;
     let size = header.size();
     if size > max_batch_bytes {
@@ -249,15 +275,8 @@ pub(crate) fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHead
     }
     check_crc(&header, &bytes[..size])?;
     let compression = check_contents(&header)?;
-    let payload = &bytes[HEADER_LEN..size];
-    let inflated;
-    let records = if compression == Compression::None {
-        payload
-    } else {
-        inflated = inflate(&mut Bytes::copy_from_slice(payload), compression)?;
-        &inflated[..]
-    };
-    let max_timestamp = check_records(&header, records)?;
+    let records = inflate(&bytes[HEADER_LEN..size], compression, max_inflated_bytes)?;
+    let max_timestamp = check_records(&header, &records)?;
     let mut header = header;
     if header.lacks_max_timestamp() {
         // What Kafka's log validator would have written there. The bytes stay as the
@@ -560,7 +579,10 @@ fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<Record>, Bat
     let decoded = RecordBatchDecoder::decode_with_custom_compression(
         &mut buf,
         Some(|payload: &mut Bytes, compression| {
-            let records = inflate(payload, compression)?;
+            let records = match inflate(payload, compression, MAX_INFLATED_BATCH_BYTES)? {
+                Cow::Borrowed(_) => payload.clone(),
+                Cow::Owned(inflated) => Bytes::from(inflated),
+            };
             check_records(header, &records)?;
             Ok(records)
         }),
@@ -570,15 +592,124 @@ fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<Record>, Bat
         .map_err(|e| corrupt(format!("cannot decode its records: {e:#}")))
 }
 
-fn inflate(payload: &mut Bytes, compression: Compression) -> Result<Bytes, BatchError> {
+/// A batch's records, inflated unless they are uncompressed. Records that inflate past
+/// `limit` bytes are refused once `limit + 1` bytes are out (snappy's before any are).
+fn inflate(
+    payload: &[u8],
+    compression: Compression,
+    limit: usize,
+) -> Result<Cow<'_, [u8]>, BatchError> {
     let inflated = match compression {
-        Compression::None => return Ok(payload.clone()),
-        Compression::Gzip => Gzip::decompress(payload, |records| Ok(records.clone())),
-        Compression::Snappy => Snappy::decompress(payload, |records| Ok(records.clone())),
-        Compression::Lz4 => Lz4::decompress(payload, |records| Ok(records.clone())),
-        Compression::Zstd => Zstd::decompress(payload, |records| Ok(records.clone())),
+        Compression::None => return Ok(Cow::Borrowed(payload)),
+        Compression::Gzip => inflate_gzip(payload, limit),
+        Compression::Snappy => inflate_snappy(payload, limit),
+        Compression::Lz4 => lz4::Decoder::new(payload)
+            .map_err(Inflate::from)
+            .and_then(|decoder| read_at_most(decoder, limit)),
+        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(payload)
+            .map_err(Inflate::from)
+            .and_then(|decoder| read_at_most(decoder, limit)),
     };
-    inflated.map_err(|e| corrupt(format!("cannot decompress {compression:?} records: {e:#}")))
+    match inflated {
+        Ok(records) => Ok(Cow::Owned(records)),
+        Err(Inflate::OverLimit) => Err(BatchError::InflatesTooLarge {
+            codec: compression,
+            max: limit,
+        }),
+        Err(Inflate::Malformed(e)) => Err(corrupt(format!(
+            "cannot decompress {compression:?} records: {e}"
+        ))),
+    }
+}
+
+/// Why compressed records were not inflated.
+enum Inflate {
+    /// They inflate past the limit.
+    OverLimit,
+    /// They are not a stream of their codec.
+    Malformed(io::Error),
+}
+
+impl From<io::Error> for Inflate {
+    fn from(e: io::Error) -> Self {
+        Inflate::Malformed(e)
+    }
+}
+
+impl From<snap::Error> for Inflate {
+    fn from(e: snap::Error) -> Self {
+        Inflate::Malformed(e.into())
+    }
+}
+
+fn malformed(reason: String) -> Inflate {
+    Inflate::Malformed(io::Error::new(io::ErrorKind::InvalidData, reason))
+}
+
+/// Reads `decoder` to its end, unless it has more than `limit` bytes.
+fn read_at_most(decoder: impl Read, limit: usize) -> Result<Vec<u8>, Inflate> {
+    let mut records = Vec::new();
+    let one_past_limit = u64::try_from(limit).map_or(u64::MAX, |limit| limit.saturating_add(1));
+    decoder.take(one_past_limit).read_to_end(&mut records)?;
+    if records.len() > limit {
+        return Err(Inflate::OverLimit);
+    }
+    Ok(records)
+}
+
+/// One gzip member, as producers write it, and nothing after it.
+fn inflate_gzip(payload: &[u8], limit: usize) -> Result<Vec<u8>, Inflate> {
+    // Over a `&[u8]`, the decoder consumes exactly its member: what is left follows it.
+    let mut decoder = flate2::bufread::GzDecoder::new(payload);
+    let records = read_at_most(&mut decoder, limit)?;
+    let after = decoder.get_ref().len();
+    if after > 0 {
+        return Err(malformed(format!("{after} bytes follow the gzip stream")));
+    }
+    Ok(records)
+}
+
+/// Snappy as snappy-java frames it ([`XERIAL_HEADER`], then length-prefixed blocks),
+/// or, without that header, one raw snappy block, as snappy-java and kafka-protocol
+/// read it.
+fn inflate_snappy(payload: &[u8], limit: usize) -> Result<Vec<u8>, Inflate> {
+    let mut records = Vec::new();
+    let Some(mut blocks) = payload.strip_prefix(XERIAL_HEADER.as_slice()) else {
+        append_snappy_block(payload, &mut records, limit)?;
+        return Ok(records);
+    };
+    while !blocks.is_empty() {
+        let (length, rest) = blocks.split_first_chunk::<4>().ok_or_else(|| {
+            malformed(format!(
+                "{} bytes left, too few for a snappy block length",
+                blocks.len()
+            ))
+        })?;
+        let length = u32::from_be_bytes(*length);
+        let Some(block) = usize::try_from(length).ok().and_then(|len| rest.get(..len)) else {
+            return Err(malformed(format!(
+                "snappy block of {length} bytes but {} bytes are left",
+                rest.len()
+            )));
+        };
+        append_snappy_block(block, &mut records, limit)?;
+        blocks = &rest[block.len()..];
+    }
+    Ok(records)
+}
+
+/// Inflates one raw snappy block onto `records`, checking the length its header states
+/// against `limit` before making room for it.
+fn append_snappy_block(block: &[u8], records: &mut Vec<u8>, limit: usize) -> Result<(), Inflate> {
+    let length = snap::raw::decompress_len(block)?;
+    if length > limit - records.len() {
+        return Err(Inflate::OverLimit);
+    }
+    let start = records.len();
+    records.resize(start + length, 0);
+    let written = snap::raw::Decoder::new().decompress(block, &mut records[start..])?;
+    records.truncate(start + written);
+    Ok(())
 }
 
 /// Batches built with kafka-protocol's encoder, as a producer would send them.
@@ -1175,6 +1306,112 @@ mod tests {
             first_record_at_or_after(&batch, 0).expect("the first record's offset fits"),
             Some((i64::MAX, 1_000))
         );
+    }
+
+    /// The limit on inflated records the tests below set: small, to keep them cheap.
+    const INFLATE_LIMIT: usize = 1 << 20;
+
+    const CODECS: [Compression; 4] = [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    /// One record whose value is `len` zeros: records that compress to very little.
+    fn zeros(compression: Compression, len: usize) -> Spec {
+        let mut spec = Spec::plain(&[1_000]).compressed(compression);
+        spec.records[0].1 = vec![0; len];
+        spec
+    }
+
+    /// `batch` with its records replaced by `payload` (compressed as its codec says),
+    /// with a correct batchLength and CRC.
+    fn with_payload(batch: &[u8], payload: &[u8]) -> Bytes {
+        let mut batch = batch[..HEADER_LEN].to_vec();
+        batch.extend_from_slice(payload);
+        let length = (batch.len() - LOG_OVERHEAD) as i32;
+        batch[8..12].copy_from_slice(&length.to_be_bytes());
+        reseal(&mut batch);
+        batch.into()
+    }
+
+    #[test]
+    fn records_inflating_past_the_limit_are_too_large_in_every_codec() {
+        for compression in CODECS {
+            let batch = encode(&zeros(compression, 3 * INFLATE_LIMIT));
+            assert!(
+                batch.len() < INFLATE_LIMIT / 4,
+                "{compression:?}: a small batch"
+            );
+            let err = validate_within(&batch, MAX, INFLATE_LIMIT).expect_err("too large");
+            let codec = format!("{compression:?}");
+            assert_error_mentions(err, 10, &[&codec, &INFLATE_LIMIT.to_string()]);
+        }
+    }
+
+    #[test]
+    fn records_inflating_to_exactly_the_limit_are_accepted_in_every_codec() {
+        for compression in CODECS {
+            let spec = zeros(compression, INFLATE_LIMIT - 100);
+            let inflated = encode(&spec.clone().compressed(Compression::None)).len() - HEADER_LEN;
+            let batch = encode(&spec);
+            let header = validate_within(&batch, MAX, inflated).expect("at the limit");
+            assert_eq!(header.record_count, 1, "{compression:?}");
+            let err = validate_within(&batch, MAX, inflated - 1).expect_err("a byte over");
+            assert_eq!(
+                err,
+                BatchError::InflatesTooLarge {
+                    codec: compression,
+                    max: inflated - 1
+                }
+            );
+        }
+    }
+
+    /// Snappy without snappy-java's framing is one raw block, as Kafka reads it. The
+    /// block's header states its inflated length, which is checked before any room is
+    /// made for it: here 2 GiB, in front of bytes no decoder gets to.
+    #[test]
+    fn raw_snappy_is_read_and_its_stated_length_checked_before_inflating() {
+        let framed = encode(&roomy(Compression::Snappy, 3));
+        let records = &encode(&roomy(Compression::None, 3))[HEADER_LEN..];
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(records)
+            .expect("compress");
+        let batch = with_payload(&framed, &raw);
+        assert!(split(&batch, MAX).is_ok(), "raw snappy records are read");
+
+        let claims_2_gib = [0x80, 0x80, 0x80, 0x80, 0x08, 0, 0, 0];
+        let mut framed_block = XERIAL_HEADER.to_vec();
+        framed_block.put_u32(claims_2_gib.len() as u32);
+        framed_block.extend_from_slice(&claims_2_gib);
+        for payload in [&claims_2_gib[..], &framed_block] {
+            let batch = with_payload(&framed, payload);
+            assert_eq!(
+                split_err(batch.clone()),
+                BatchError::InflatesTooLarge {
+                    codec: Compression::Snappy,
+                    max: MAX_INFLATED_BATCH_BYTES
+                }
+            );
+            // Read as stored data, the batch is refused the same way.
+            let err = first_record_at_or_after(&batch, 0).expect_err("refused");
+            assert!(
+                err.to_string()
+                    .contains(&MAX_INFLATED_BATCH_BYTES.to_string()),
+                "{err}"
+            );
+        }
+    }
+
+    /// A second gzip member, or anything else after the first, is refused.
+    #[test]
+    fn bytes_after_a_gzip_stream_are_corrupt() {
+        let batch = encode(&roomy(Compression::Gzip, 3));
+        let member = &batch[HEADER_LEN..];
+        let err = split_err(with_payload(&batch, &[member, member].concat()));
+        assert_corrupt_mentions(err, &["Gzip", "follow the gzip stream"]);
     }
 
     proptest! {

@@ -176,6 +176,7 @@ pub const BATCH_CRC_AT: usize = 8 + 4 + 4 + 1;
 /// Offsets of other RecordBatch header fields the bad-input tests edit.
 pub const BATCH_LENGTH_AT: usize = 8;
 pub const BATCH_MAGIC_AT: usize = 16;
+pub const BATCH_ATTRIBUTES_AT: usize = 21;
 pub const BATCH_LAST_OFFSET_DELTA_AT: usize = 23;
 pub const BATCH_MAX_TIMESTAMP_AT: usize = 35;
 pub const BATCH_RECORD_COUNT_AT: usize = 57;
