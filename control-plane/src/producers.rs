@@ -423,7 +423,13 @@ mod tests {
         assert_eq!(check(Some(&state), batch(0, 0), 3), Verdict::Append);
         assert_eq!(
             code(&check(Some(&state), batch(0, 1), 3)),
-            Some(ErrorCode::OutOfOrderSequence)
+            Some(ErrorCode::SequenceAhead),
+            "ahead across the wrap"
+        );
+        assert_eq!(
+            code(&check(Some(&state), batch(0, i32::MAX - 5), 1)),
+            Some(ErrorCode::OutOfOrderSequence),
+            "behind across the wrap"
         );
     }
 
@@ -471,7 +477,8 @@ mod tests {
         );
         assert_eq!(
             code(&check(Some(&state), batch(3, 5), 1)),
-            Some(ErrorCode::OutOfOrderSequence)
+            Some(ErrorCode::SequenceAhead),
+            "sequence 0 of epoch 3 may still be on its way"
         );
         assert_eq!(check(Some(&state), batch(3, 0), 1), Verdict::Append);
         let bumped = appended(Some(state), batch(3, 0), 1, Offset(1));
