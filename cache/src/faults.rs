@@ -33,7 +33,9 @@
 //!     uniformly; default all three),
 //!   - `fail_nth=N`: the Nth call of that operation (from 1) fails,
 //!   - `lost_response_rate=P` (`put` only): the PUT reaches the store and succeeds, and
-//!     the caller gets an error anyway.
+//!     the caller gets an error anyway,
+//!   - `cut_after=N` (`list` only): a listing yields its first N keys and then an
+//!     error in place of the rest, as when a later page's request times out.
 //!
 //! Injected errors are `object_store::Error::Generic` (what the real stores return for
 //! 5xx responses and timeouts once their retries are spent) with an [`InjectedFault`]
@@ -182,6 +184,8 @@ pub struct OpFaults {
     pub fail_nth: Option<u64>,
     /// PUT only: probability that a PUT is made and its caller told it failed.
     pub lost_response_rate: f64,
+    /// LIST only: a listing fails after yielding this many keys (when it has more).
+    pub cut_after: Option<u64>,
 }
 
 impl Default for OpFaults {
@@ -192,6 +196,7 @@ impl Default for OpFaults {
             errors: InjectedError::ALL.to_vec(),
             fail_nth: None,
             lost_response_rate: 0.0,
+            cut_after: None,
         }
     }
 }
@@ -220,6 +225,7 @@ impl FaultConfig {
                 && o.error_rate == 0.0
                 && o.fail_nth.is_none()
                 && o.lost_response_rate == 0.0
+                && o.cut_after.is_none()
         })
     }
 
@@ -295,9 +301,18 @@ impl FaultConfig {
                 "lost_response_rate" => {
                     return Err("lost_response_rate applies to put only".into());
                 }
+                "cut_after" if op == Op::List => {
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| format!("cut_after {value:?} is not a number of keys"))?;
+                    faults.cut_after = Some(n);
+                }
+                "cut_after" => {
+                    return Err("cut_after applies to list only".into());
+                }
                 other => {
                     return Err(format!(
-                        "unknown setting {other:?}; expected latency, error_rate, errors, fail_nth or lost_response_rate"
+                        "unknown setting {other:?}; expected latency, error_rate, errors, fail_nth, lost_response_rate or cut_after"
                     ));
                 }
             }
@@ -578,6 +593,42 @@ impl Plan {
     }
 }
 
+impl<T: ObjectStore> FaultyStore<T> {
+    /// `inner`, a listing, with the faults planned for the next LIST call.
+    fn listing(
+        &self,
+        inner: BoxStream<'static, object_store::Result<ObjectMeta>>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let plan = self.plan(Op::List);
+        let cut_after = self.config().op(Op::List).cut_after;
+        futures::stream::once(async move {
+            if let Err(e) = plan.before(Op::List).await {
+                return futures::stream::once(async move { Err(e) }).boxed();
+            }
+            let Some(n) = cut_after else {
+                return inner;
+            };
+            // The key after the first n, if there is one, comes out as the error.
+            let call = plan.call;
+            let keep = usize::try_from(n).unwrap_or(usize::MAX);
+            inner
+                .enumerate()
+                .map(move |(i, item)| match i < keep {
+                    true => item,
+                    false => Err(injected(
+                        Op::List,
+                        call,
+                        format!("the listing was cut after {n} keys (a later page timed out)"),
+                    )),
+                })
+                .take(keep.saturating_add(1))
+                .boxed()
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
 impl<T: ObjectStore> fmt::Display for FaultyStore<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "FaultyStore({})", self.inner)
@@ -650,16 +701,17 @@ impl<T: ObjectStore> ObjectStore for FaultyStore<T> {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let plan = self.plan(Op::List);
-        let inner = self.inner.list(prefix);
-        futures::stream::once(async move {
-            match plan.before(Op::List).await {
-                Ok(()) => inner,
-                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
-            }
-        })
-        .flatten()
-        .boxed()
+        self.listing(self.inner.list(prefix))
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        // Passed down, not left to the trait's default (a full listing filtered here),
+        // so the store lists from the offset as it would without the wrapper.
+        self.listing(self.inner.list_with_offset(prefix, offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {

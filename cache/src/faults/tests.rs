@@ -81,6 +81,8 @@ fn bad_specs_name_the_item_and_what_is_wrong() {
         ("put.latency=fixed:10 minutes", "unit"),
         ("copy.latency=none", "unknown operation"),
         ("put.fail_nth=0", "from 1"),
+        ("put.cut_after=3", "list only"),
+        ("list.cut_after=some", "number of keys"),
         ("seed=x", "seed"),
     ] {
         let err = FaultConfig::parse(spec).expect_err(spec);
@@ -241,4 +243,50 @@ async fn a_failing_list_yields_one_error() {
     assert_eq!(start.elapsed(), Duration::from_millis(50));
     assert_eq!(listed.len(), 1);
     assert!(listed[0].is_err());
+}
+
+#[tokio::test]
+async fn a_cut_listing_yields_its_first_keys_then_an_error_in_place_of_the_rest() {
+    let (store, _) = store("list.cut_after=3");
+    for i in 0..5 {
+        store
+            .put(&Path::from(format!("data/{i}")), payload())
+            .await
+            .expect("put");
+    }
+    let listed = |items: Vec<object_store::Result<ObjectMeta>>| -> (Vec<String>, Vec<String>) {
+        let (ok, err): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+        (
+            ok.into_iter()
+                .map(|m| m.expect("ok").location.to_string())
+                .collect(),
+            err.into_iter()
+                .map(|e| e.expect_err("err").to_string())
+                .collect(),
+        )
+    };
+    let (keys, errors) = listed(store.list(Some(&Path::from("data"))).collect().await);
+    assert_eq!(keys, ["data/0", "data/1", "data/2"]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("cut after 3 keys"), "{errors:?}");
+
+    // From an offset, the cut counts from the first key listed.
+    let (keys, errors) = listed(
+        store
+            .list_with_offset(Some(&Path::from("data")), &Path::from("data/0"))
+            .collect()
+            .await,
+    );
+    assert_eq!((keys.len(), errors.len()), (3, 1), "{keys:?} {errors:?}");
+    assert_eq!(keys[0], "data/1");
+
+    // A listing no longer than the cut ends cleanly.
+    let (keys, errors) = listed(
+        store
+            .list_with_offset(Some(&Path::from("data")), &Path::from("data/1"))
+            .collect()
+            .await,
+    );
+    assert_eq!(keys, ["data/2", "data/3", "data/4"]);
+    assert!(errors.is_empty(), "{errors:?}");
 }
