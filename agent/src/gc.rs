@@ -17,9 +17,10 @@
 //! object look older than it is.
 //!
 //! Every agent runs it; two agents deleting the same orphan is harmless (a delete of a
-//! missing key succeeds on S3, and NotFound is ignored). Each pass resumes listing
-//! after the last key it settled, so a bucket's history is listed once per agent
-//! start, not once per pass.
+//! missing key succeeds on S3, and NotFound is ignored). A pass settles what it has
+//! listed every [`CHECK_CHUNK`] keys, and each pass resumes listing after the last key
+//! settled, so a bucket's history is listed once per agent start, not once per pass,
+//! and a listing cut short (a page timing out on a large bucket) loses no progress.
 //!
 //! [`AgentConfig::validate`]: crate::AgentConfig::validate
 
@@ -39,8 +40,8 @@ use weir_metadata::ObjectId;
 use crate::error::{Error, Result};
 use crate::writer::Bucket;
 
-/// Object ids per `CheckObjects` call.
-const CHECK_CHUNK: usize = 1_000;
+/// Object ids per `CheckObjects` call, and objects a pass settles before it lists on.
+pub const CHECK_CHUNK: usize = 1_000;
 
 #[derive(Clone, Debug)]
 pub struct GcConfig {
@@ -167,7 +168,6 @@ impl Collector {
         match self.pass().await {
             Ok(report) => {
                 self.metrics.passes.inc();
-                self.metrics.deleted.inc_by(report.deleted);
                 if report.deleted > 0 {
                     tracing::info!(
                         deleted = report.deleted,
@@ -190,12 +190,18 @@ impl Collector {
     async fn pass(&mut self) -> Result<GcReport> {
         let now = SystemTime::now();
         let data = self.bucket.prefix.child("data");
-        let listing = match &self.resume_after {
-            Some(after) => self.bucket.store.list_with_offset(Some(&data), after),
-            None => self.bucket.store.list(Some(&data)),
+        // The listing holds its own handle on the store, so the chunks it yields can be
+        // settled (and `resume_after` moved) while it is still open.
+        let store = self.bucket.store.clone();
+        let mut listing = match self.resume_after.clone() {
+            Some(after) => store.list_with_offset(Some(&data), &after),
+            None => store.list(Some(&data)),
         };
-        let mut old: Vec<(ObjectId, ObjectMeta)> = Vec::new();
-        let mut listing = listing;
+        let mut report = GcReport::default();
+        let mut old: Vec<(ObjectId, ObjectMeta)> = Vec::with_capacity(CHECK_CHUNK);
+        // Each full chunk is settled before the listing goes on, so a listing cut short
+        // (a page timing out on a large bucket) keeps what it settled and the next pass
+        // resumes there rather than starting over.
         while let Some(meta) = listing.try_next().await? {
             // Keys not of the form data/<ulid>.weir were not written by Weir: never
             // delete them.
@@ -208,45 +214,61 @@ impl Collector {
                 break;
             }
             old.push((id, meta));
+            if old.len() == CHECK_CHUNK {
+                self.settle(&old, &mut report).await?;
+                old.clear();
+            }
         }
         drop(listing);
-
-        let mut report = GcReport::default();
-        for chunk in old.chunks(CHECK_CHUNK) {
-            let committed = self
-                .control
-                .index
-                .clone()
-                .check_objects(proto::CheckObjectsRequest {
-                    object_ids: chunk.iter().map(|(id, _)| id.to_bytes().to_vec()).collect(),
-                })
-                .await?
-                .into_inner()
-                .committed;
-            if committed.len() != chunk.len() {
-                return Err(Error::CorruptObject(format!(
-                    "CheckObjects answered {} flags for {} objects",
-                    committed.len(),
-                    chunk.len()
-                )));
-            }
-            for ((id, meta), committed) in chunk.iter().zip(committed) {
-                report.checked += 1;
-                if committed {
-                    report.committed += 1;
-                } else {
-                    match self.bucket.store.delete(&meta.location).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {
-                            tracing::debug!(object = %id, key = %meta.location, "deleted orphan object");
-                            report.deleted += 1;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                self.resume_after = Some(meta.location.clone());
-            }
-        }
+        self.settle(&old, &mut report).await?;
         Ok(report)
+    }
+
+    /// Asks the control plane which of `old` (in key order, past the grace period) were
+    /// committed, deletes the others, and moves `resume_after` past them.
+    async fn settle(
+        &mut self,
+        old: &[(ObjectId, ObjectMeta)],
+        report: &mut GcReport,
+    ) -> Result<()> {
+        if old.is_empty() {
+            return Ok(());
+        }
+        let committed = self
+            .control
+            .index
+            .clone()
+            .check_objects(proto::CheckObjectsRequest {
+                object_ids: old.iter().map(|(id, _)| id.to_bytes().to_vec()).collect(),
+            })
+            .await?
+            .into_inner()
+            .committed;
+        if committed.len() != old.len() {
+            return Err(Error::CorruptObject(format!(
+                "CheckObjects answered {} flags for {} objects",
+                committed.len(),
+                old.len()
+            )));
+        }
+        for ((id, meta), committed) in old.iter().zip(committed) {
+            report.checked += 1;
+            if committed {
+                report.committed += 1;
+            } else {
+                match self.bucket.store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                        tracing::debug!(object = %id, key = %meta.location, "deleted orphan object");
+                        report.deleted += 1;
+                        // Counted as it happens: a pass that fails later still did this.
+                        self.metrics.deleted.inc();
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.resume_after = Some(meta.location.clone());
+        }
+        Ok(())
     }
 }
 
