@@ -46,6 +46,15 @@ pub async fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsRe
                 }
                 _ => answer.error_code = ResponseError::UnknownTopicOrPartition.code(),
             }
+            tracing::debug!(
+                topic = %topic.name.0,
+                partition = partition.partition_index,
+                asked = partition.timestamp,
+                offset = answer.offset,
+                timestamp = answer.timestamp,
+                error_code = answer.error_code,
+                "list offsets answer"
+            );
             partitions.push(answer);
         }
         topics.push(

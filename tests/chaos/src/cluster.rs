@@ -99,7 +99,8 @@ impl Process {
         let child = Command::new(&self.program)
             .args(&self.command)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "info")
+            // Every ListOffsets answer, for the watermark sampler's oracle.
+            .env("RUST_LOG", "info,weir_agent::handlers::list_offsets=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

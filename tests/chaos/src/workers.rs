@@ -97,10 +97,8 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
     config
         .set("debug", "eos")
         .set_log_level(RDKafkaLogLevel::Debug);
-    let log = Arc::new(Mutex::new(std::io::LineWriter::new(std::fs::File::create(
-        work.logs.join(format!("{name}.rdkafka.log")),
-    )?)));
-    let context = || LogToFile(log.clone());
+    let log = LogToFile::create(&work, &name)?;
+    let context = || log.clone();
     let mut producer: FutureProducer<LogToFile> = config.create_with_context(context())?;
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
     let mut outstanding = tokio::task::JoinSet::new();
@@ -163,15 +161,30 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
     Ok(())
 }
 
-/// Writes librdkafka's log lines to a file.
+/// Writes librdkafka's log lines to `<name>.rdkafka.log`, each stamped with the wall
+/// clock in milliseconds since the epoch, as the history's events are.
 #[derive(Clone)]
 struct LogToFile(Arc<Mutex<std::io::LineWriter<std::fs::File>>>);
 
-impl ClientContext for LogToFile {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        let _ = writeln!(self.0.lock(), "{level:?} {facility} {message}");
+impl LogToFile {
+    fn create(work: &Workload, name: &str) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(work.logs.join(format!("{name}.rdkafka.log")))?;
+        Ok(LogToFile(Arc::new(Mutex::new(std::io::LineWriter::new(
+            file,
+        )))))
     }
 }
+
+impl ClientContext for LogToFile {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let _ = writeln!(self.0.lock(), "{ms} {level:?} {facility} {message}");
+    }
+}
+
+impl ConsumerContext for LogToFile {}
 
 /// Collects the records one poll returns: what arrives within `wait`, then whatever is
 /// already queued, up to `max`.
@@ -333,7 +346,13 @@ pub fn subscribe_consumer(work: &Workload, name: &str) -> anyhow::Result<()> {
 
 /// Samples every partition's watermarks every `every` until stopped.
 pub fn sampler(work: &Workload, every: Duration) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = work.client("sampler").create()?;
+    // librdkafka's ListOffsets log (requests, errors, retries) explains a sample that
+    // goes backwards: it derives the log start from two answers of its own.
+    let consumer: BaseConsumer<LogToFile> = work
+        .client("sampler")
+        .set("debug", "topic")
+        .set_log_level(RDKafkaLogLevel::Debug)
+        .create_with_context(LogToFile::create(work, "sampler")?)?;
     while !work.stopped() {
         for partition in 0..work.partitions {
             let sample = |low, high, error| Op::Watermarks {
