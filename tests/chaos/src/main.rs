@@ -114,8 +114,9 @@ fn main() -> anyhow::Result<ExitCode> {
                 println!("problem: {problem}");
             }
             println!(
-                "{} faults in {duration} s, seed {seed}; history, logs and report in {}",
+                "{} faults ({} s of faults) in {duration} s, seed {seed}; history, logs and report in {}",
                 verdict.faults,
+                verdict.faulted.as_secs(),
                 config.out.display()
             );
             std::fs::write(config.out.join("report.txt"), verdict.report.to_string())?;

@@ -200,18 +200,19 @@ pub struct Schedule {
 
 /// Runs faults until `until` (a fault under way then is healed at once) or `stop`.
 /// Every fault of the chosen families runs once, in a shuffled order, before any runs
-/// again. Returns how many faults ran.
+/// again. Returns how many faults ran, and for how long in all.
 pub fn run(
     cluster: &Arc<Mutex<Cluster>>,
     history: &HistoryWriter,
     schedule: &Schedule,
     until: Instant,
     stop: &AtomicBool,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Duration)> {
     let mut rng = SmallRng::seed_from_u64(schedule.seed);
     let agents = cluster.lock().agents.len();
     let mut pending: Vec<Fault> = Vec::new();
     let mut ran = 0;
+    let mut faulted = Duration::ZERO;
     let sleep_until = |deadline: Instant| {
         while Instant::now() < deadline.min(until) && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
@@ -220,7 +221,7 @@ pub fn run(
     loop {
         sleep_until(Instant::now() + between(&mut rng, schedule.quiet));
         if Instant::now() >= until || stop.load(Ordering::SeqCst) {
-            return Ok(ran);
+            return Ok((ran, faulted));
         }
         if pending.is_empty() {
             pending = Fault::all(agents, &schedule.families);
@@ -236,6 +237,7 @@ pub fn run(
         };
         history.record("nemesis", Outcome::Invoke, op());
         eprintln!("weir-chaos: nemesis: {fault} {}", fault.target());
+        let started = Instant::now();
         fault
             .start(&mut cluster.lock())
             .with_context(|| format!("start fault {fault} on {}", fault.target()))?;
@@ -245,6 +247,7 @@ pub fn run(
             .with_context(|| format!("heal fault {fault} on {}", fault.target()))?;
         history.record("nemesis", Outcome::Ok, op());
         ran += 1;
+        faulted += started.elapsed();
     }
 }
 

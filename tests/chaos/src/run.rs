@@ -62,6 +62,8 @@ pub struct Verdict {
     /// partition the catch-up could not finish, no successful send after the heal.
     pub problems: Vec<String>,
     pub faults: usize,
+    /// How long faults were in force, in all.
+    pub faulted: Duration,
     /// How often a producer's librdkafka bumped its epoch (KIP-360), read from its log.
     /// A bump renumbers every record the producer still holds, and so sends again as new
     /// any batch it had been told timed out but that was committed: Weir's answers should
@@ -182,7 +184,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
             .context("healing panicked")??;
     }
     let healed = history.record("nemesis", Outcome::Ok, heal_op());
-    let faults = faults?;
+    let (faults, faulted) = faults?;
     tokio::time::sleep(config.recovery).await;
 
     stop.store(true, Ordering::SeqCst);
@@ -240,6 +242,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         report,
         problems,
         faults,
+        faulted,
         epoch_bumps: epoch_bumps(&config.out)?,
     })
 }
