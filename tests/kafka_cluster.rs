@@ -141,3 +141,51 @@ fn an_agent_cut_off_from_the_control_plane_still_names_the_agents_it_last_knew()
         cluster.agents[0].process.log_tail()
     );
 }
+
+#[test]
+fn an_agent_cut_off_from_the_control_plane_answers_list_offsets_with_a_retriable_error() {
+    use kafka_protocol::error::ResponseError;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut cluster = Cluster::start(&["zone-a", "zone-b"]);
+    let topic = "offsets-while-cut-off";
+    // Created through the first agent: the second has never looked the topic up.
+    kafka::create_topic(&cluster.agents[0].bootstrap(), topic, 2);
+    cluster.control_plane.kill9();
+
+    let mut connection = support::protocol::Connection::open(&cluster.agents[1].bootstrap());
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(
+                    [-2, -1]
+                        .into_iter()
+                        .enumerate()
+                        .map(|(partition, timestamp)| {
+                            ListOffsetsPartition::default()
+                                .with_partition_index(partition as i32)
+                                .with_timestamp(timestamp)
+                        })
+                        .collect(),
+                ),
+        ]);
+    let response = connection.call(5, &request);
+    let answers: Vec<(i32, i16, i64)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code, p.offset))
+        .collect();
+    let retriable = ResponseError::NotLeaderOrFollower.code();
+    assert_eq!(
+        answers,
+        vec![(0, retriable, -1), (1, retriable, -1)],
+        "an agent that cannot reach the control plane cannot say whether the topic exists: \
+         its answer must be retriable (clients refresh metadata and ask again), not \
+         UNKNOWN_TOPIC_OR_PARTITION; its log:\n{}",
+        cluster.agents[1].process.log_tail()
+    );
+}

@@ -21,12 +21,16 @@ const LATEST_TIERED: i64 = -5;
 pub async fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let info = ctx
-            .topics
-            .by_name(topic.name.0.as_str())
-            .await
-            .ok()
-            .flatten();
+        // A lookup that fails (the control plane unreachable) says nothing of whether
+        // the topic exists: the answer is retriable, as Fetch's is, never UNKNOWN_TOPIC.
+        let info = match ctx.topics.by_name(topic.name.0.as_str()).await {
+            Ok(Some(info)) => Ok(info),
+            Ok(None) => Err(ResponseError::UnknownTopicOrPartition),
+            Err(e) => {
+                tracing::warn!(topic = %topic.name.0, error = %e, "look up a topic for list offsets");
+                Err(ResponseError::NotLeaderOrFollower)
+            }
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
             let mut answer = ListOffsetsPartitionResponse::default()
@@ -34,7 +38,7 @@ pub async fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsRe
                 .with_timestamp(-1)
                 .with_offset(-1);
             match &info {
-                Some(info) if info.has_partition(partition.partition_index) => {
+                Ok(info) if info.has_partition(partition.partition_index) => {
                     match lookup(ctx, info.id, partition.partition_index, partition.timestamp).await
                     {
                         Ok((offset, timestamp)) => {
@@ -44,7 +48,8 @@ pub async fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsRe
                         Err(code) => answer.error_code = code.code(),
                     }
                 }
-                _ => answer.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Ok(_) => answer.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Err(code) => answer.error_code = code.code(),
             }
             tracing::debug!(
                 topic = %topic.name.0,
