@@ -98,8 +98,7 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
         .set("debug", "eos")
         .set_log_level(RDKafkaLogLevel::Debug);
     let log = LogToFile::create(&work, &name)?;
-    let context = || log.clone();
-    let mut producer: FutureProducer<LogToFile> = config.create_with_context(context())?;
+    let mut producer: FutureProducer<LogToFile> = config.create_with_context(log.clone())?;
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
     let mut outstanding = tokio::task::JoinSet::new();
     while !work.stopped() {
@@ -109,7 +108,7 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
                 "weir-chaos: {name}: fatal producer error {code:?} ({reason}); starting a new producer"
             );
             while outstanding.join_next().await.is_some() {}
-            producer = config.create_with_context(context())?;
+            producer = config.create_with_context(log.clone())?;
         }
         let partition = rng.random_range(0..work.partitions);
         let value = NEXT_VALUE.fetch_add(1, Ordering::SeqCst);
@@ -162,7 +161,8 @@ pub async fn producer(work: Workload, name: String, rate: u32, seed: u64) -> any
 }
 
 /// Writes librdkafka's log lines to `<name>.rdkafka.log`, each stamped with the wall
-/// clock in milliseconds since the epoch, as the history's events are.
+/// clock in milliseconds since the epoch, to be read beside the agents' logs (also on
+/// the wall clock; the history's `time_ms` counts from the run's start instead).
 #[derive(Clone)]
 struct LogToFile(Arc<Mutex<std::io::LineWriter<std::fs::File>>>);
 
