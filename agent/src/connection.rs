@@ -1,5 +1,6 @@
 //! One Kafka connection: frames are read and decoded in order, handled concurrently
-//! (up to a cap), and answered in the order they arrived.
+//! (up to a cap), and answered in the order they arrived; their effects take place in
+//! that order too where Kafka's clients rely on it (see [`crate::ordering`]).
 //!
 //! A frame over the size limit, garbage, an unknown API key or an unsupported version
 //! (other than ApiVersions, which answers with its v0 fallback) closes this connection
@@ -19,6 +20,7 @@ use tracing::Instrument;
 
 use crate::context::Context;
 use crate::handlers;
+use crate::ordering::{self, Lane};
 use crate::versions;
 
 /// Why a connection was closed by the agent.
@@ -79,6 +81,7 @@ async fn run(
 ) -> Result<(), Close> {
     let (read, write) = stream.into_split();
     let mut read = BufReader::with_capacity(64 * 1024, read);
+    let mut lane = Lane::default();
     let (responses, mut pending) = mpsc::channel::<tokio::task::JoinHandle<Option<Bytes>>>(
         ctx.config.max_in_flight_per_connection,
     );
@@ -152,12 +155,18 @@ async fn run(
             body,
             ..
         } = *request;
-        // In order, before the next frame is read: what must follow the connection's order.
+        // In order, before the next frame is read: a produce request's hand-over to the
+        // writer, and the turn of a request whose effects follow the connection's order.
         let admitted = handlers::admit(&ctx, body).await;
+        let turn = ordering::in_order(key).then(|| lane.next());
         let ctx = ctx.clone();
         let handler = tokio::spawn(async move {
+            let mut turn = turn;
+            if let Some(turn) = &mut turn {
+                turn.wait().await;
+            }
             let answer = handle(&ctx, header, peer, key, version, admitted).await;
-            drop(permit);
+            drop((turn, permit));
             answer
         });
         if responses.send(handler).await.is_err() {

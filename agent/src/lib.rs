@@ -13,6 +13,7 @@ pub mod gc;
 pub mod handlers;
 pub mod index_cache;
 pub mod object;
+pub mod ordering;
 pub mod reader;
 pub mod topics;
 pub mod versions;

@@ -2,6 +2,7 @@
 //! for tests that must aim a call precisely (a wrong generation, a stranger's
 //! SyncGroup) or read what no client library exposes (a group's assignments).
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -13,11 +14,14 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 
 use super::wire;
 
-/// A connection that sends requests one at a time and reads their responses.
+/// A connection that sends requests, one at a time or pipelined, and reads their
+/// responses.
 #[derive(Debug)]
 pub struct Connection {
     stream: TcpStream,
     correlation_id: i32,
+    /// Correlation ids of the requests sent and not yet answered, oldest first.
+    unanswered: VecDeque<i32>,
 }
 
 impl Connection {
@@ -25,12 +29,21 @@ impl Connection {
         Connection {
             stream: wire::connect(bootstrap),
             correlation_id: 0,
+            unanswered: VecDeque::new(),
         }
     }
 
     /// Sends `request` at `version` and returns its response; panics if the server
     /// closes the connection instead of answering.
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
+        self.send(version, request);
+        self.receive::<R>(version)
+    }
+
+    /// Sends `request` without waiting for its answer: requests sent one after another
+    /// are pipelined, as clients send them. [`Connection::receive`] reads the answers,
+    /// in the same order.
+    pub fn send<R: Request>(&mut self, version: i16, request: &R) {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
@@ -45,7 +58,16 @@ impl Connection {
         let mut frame = (body.len() as i32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
         self.stream.write_all(&frame).expect("send request");
+        self.unanswered.push_back(self.correlation_id);
+    }
 
+    /// Reads the answer to the oldest request not yet answered, which was an `R` sent at
+    /// `version`; panics if the server closes the connection or answers out of order.
+    pub fn receive<R: Request>(&mut self, version: i16) -> R::Response {
+        let expected = self
+            .unanswered
+            .pop_front()
+            .expect("a request is waiting for its answer");
         let mut length = [0u8; 4];
         self.stream
             .read_exact(&mut length)
@@ -60,7 +82,10 @@ impl Connection {
             <R::Response as HeaderVersion>::header_version(version),
         )
         .expect("decode response header");
-        assert_eq!(header.correlation_id, self.correlation_id);
+        assert_eq!(
+            header.correlation_id, expected,
+            "answers come in request order"
+        );
         let decoded = R::Response::decode(&mut response, version).expect("decode response");
         assert!(!response.has_remaining(), "the whole response was decoded");
         decoded
