@@ -1,9 +1,11 @@
 //! Kafka behaviour clients rely on without saying so: a connection's requests take
 //! effect in the order they were sent (pipelined asynchronous commits end at the last
-//! one).
+//! one), and a Fetch answer stays within the request's byte limits.
 
 #[path = "support/mod.rs"]
 mod support;
+
+use std::collections::BTreeMap;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -18,9 +20,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::FutureProducer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use support::Playground;
-use support::kafka::{self, PATIENCE};
+use support::kafka::{self, PATIENCE, Record};
 use support::protocol::Connection;
 
 fn group_id(id: &str) -> GroupId {
@@ -181,4 +184,162 @@ fn pipelined_commits_heartbeats_and_fetches_take_effect_in_the_order_sent() {
     // And the group ends at the last commit.
     let read = connection.call(7, &offset_fetch);
     assert_eq!(read.topics[0].partitions[0].committed_offset, ROUNDS);
+}
+
+/// Three partitions of 300 KB records, produced fast enough that each partition's
+/// records share objects: far more than a megabyte per partition in one index entry.
+fn large_records(bootstrap: &str, topic: &str) -> BTreeMap<i32, Vec<Record>> {
+    kafka::create_topic(bootstrap, topic, 3);
+    let producer: FutureProducer = kafka::producer_config(bootstrap)
+        .set("linger.ms", "100")
+        .set("message.max.bytes", "4000000")
+        .create()
+        .expect("producer");
+    let mut written = BTreeMap::new();
+    for partition in 0..3 {
+        let records: Vec<Record> = (0..12)
+            .map(|i| {
+                Record::new(
+                    format!("{partition}-{i}"),
+                    vec![b'a' + (i % 26) as u8; 300_000],
+                )
+            })
+            .collect();
+        for outcome in kafka::produce(&producer, topic, Some(partition), &records) {
+            outcome.expect("delivered");
+        }
+        written.insert(partition, records);
+    }
+    written
+}
+
+/// The sizes of the whole record batches in a fetched partition's records.
+fn batch_sizes(records: &[u8]) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut at = 0;
+    while at + 12 <= records.len() {
+        let length = i32::from_be_bytes(records[at + 8..at + 12].try_into().expect("4 bytes"));
+        let size = 12 + length as usize;
+        assert!(at + size <= records.len(), "a fetch answers whole batches");
+        sizes.push(size);
+        at += size;
+    }
+    assert_eq!(at, records.len(), "a fetch answers whole batches");
+    sizes
+}
+
+/// A Fetch of three partitions, each with megabytes from offset 0, with a total limit
+/// of 1,000,000 bytes and a per-partition limit of 20,000,000 (the consumer):
+/// the answer holds at most `max_bytes`, or exactly one batch if that one batch is
+/// larger; with a per-partition limit below one batch, only the first partition with
+/// records gets its one oversized batch.
+#[test]
+fn a_fetch_answer_stays_within_max_bytes_but_for_one_first_batch() {
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    large_records(&bootstrap, "large");
+    let mut connection = Connection::open(&bootstrap);
+    let fetch = |max_bytes: i32, partition_max_bytes: i32, from: [i64; 3]| {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(topic_name("large"))
+                    .with_partitions(
+                        (0..3)
+                            .map(|p| {
+                                FetchPartition::default()
+                                    .with_partition(p)
+                                    .with_fetch_offset(from[p as usize])
+                                    .with_partition_max_bytes(partition_max_bytes)
+                            })
+                            .collect(),
+                    ),
+            ])
+    };
+    let sizes = |response: &kafka_protocol::messages::FetchResponse| -> Vec<Vec<usize>> {
+        response.responses[0]
+            .partitions
+            .iter()
+            .map(|p| {
+                assert_eq!(p.error_code, 0, "partition {}", p.partition_index);
+                batch_sizes(p.records.as_deref().unwrap_or_default())
+            })
+            .collect()
+    };
+
+    // The limits: 1,000,000 in all, 20,000,000 per partition.
+    let answer = sizes(&connection.call(12, &fetch(1_000_000, 20_000_000, [0; 3])));
+    let total: usize = answer.iter().flatten().sum();
+    assert!(
+        !answer[0].is_empty(),
+        "the first partition has records: {answer:?}"
+    );
+    assert!(
+        total <= 1_000_000 || (answer[0].len() == 1 && answer[1..].iter().all(Vec::is_empty)),
+        "at most max_bytes, or one first batch: {answer:?}"
+    );
+
+    // Room for more than one batch: several whole batches, never past the limit.
+    let answer = sizes(&connection.call(12, &fetch(5_000_000, 20_000_000, [0; 3])));
+    let total: usize = answer.iter().flatten().sum();
+    assert!(total <= 5_000_000, "{answer:?}");
+    assert!(answer[0].len() > 1, "several batches fit: {answer:?}");
+
+    // A per-partition limit below any batch: the first partition's first batch only.
+    let answer = sizes(&connection.call(12, &fetch(50_000_000, 1_000, [0; 3])));
+    assert_eq!(answer[0].len(), 1, "{answer:?}");
+    assert!(answer[1].is_empty() && answer[2].is_empty(), "{answer:?}");
+
+    // From the middle of the first partition: its batch holding offset 5 comes first.
+    let response = connection.call(12, &fetch(1_000, 1_000, [5, 0, 0]));
+    let records = response.responses[0].partitions[0]
+        .records
+        .clone()
+        .unwrap_or_default();
+    let base = i64::from_be_bytes(records[..8].try_into().expect("8 bytes"));
+    let last_delta = i32::from_be_bytes(records[23..27].try_into().expect("4 bytes"));
+    assert!(
+        base <= 5 && 5 <= base + i64::from(last_delta),
+        "the first batch answered holds offset 5: {base}..={}",
+        base + i64::from(last_delta)
+    );
+}
+
+/// librdkafka with the settings (`fetch.max.bytes` 1,000,000 and
+/// `receive.message.max.bytes` 1,000,512, far below one partition's 3.6 MB) reads every
+/// record of every partition; it used to get 9 MB answers, drop the connection and read
+/// nothing.
+#[test]
+fn librdkafka_with_a_small_fetch_max_bytes_reads_every_large_record() {
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    let written = large_records(&bootstrap, "large-read");
+    let consumer: BaseConsumer = kafka::consumer_config(&bootstrap)
+        .set("fetch.max.bytes", "1000000")
+        .set("receive.message.max.bytes", "1000512")
+        .set("max.partition.fetch.bytes", "20000000")
+        .create()
+        .expect("consumer");
+    let ends: BTreeMap<i32, i64> = written.iter().map(|(p, r)| (*p, r.len() as i64)).collect();
+    let consumed = kafka::consume_until(&consumer, "large-read", &ends);
+    for (partition, records) in &written {
+        let got: Vec<(i64, Option<&Vec<u8>>, bool)> = consumed[partition]
+            .iter()
+            .zip(records)
+            .map(|(c, r)| (c.offset, c.record.key.as_ref(), c.record.value == r.value))
+            .collect();
+        let want: Vec<(i64, Option<&Vec<u8>>, bool)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as i64, r.key.as_ref(), true))
+            .collect();
+        assert_eq!(
+            got, want,
+            "partition {partition}: (offset, key, value as produced) of every record, in order"
+        );
+    }
 }

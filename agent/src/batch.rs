@@ -517,6 +517,23 @@ pub fn with_base_offset(batch: &[u8], base_offset: i64, out: &mut BytesMut) {
     out.extend_from_slice(batch.get(8..).unwrap_or_default());
 }
 
+/// How many bytes of `batches` (whole batches, back to back) make up the longest run of
+/// whole batches within `limit` bytes; with `at_least_one`, the first batch counts even
+/// when it alone is over the limit (KIP-74: a consumer always gets the first batch of
+/// the first partition with data, however large, so it can make progress).
+pub fn whole_batches_within(batches: &[u8], limit: usize, at_least_one: bool) -> usize {
+    let mut taken = 0;
+    while let Some(header) = batches.get(taken..).and_then(BatchHeader::parse) {
+        let size = header.size();
+        let fits = taken + size <= limit || (taken == 0 && at_least_one);
+        if size < HEADER_LEN || taken + size > batches.len() || !fits {
+            break;
+        }
+        taken += size;
+    }
+    taken
+}
+
 /// Finds the first record whose timestamp is at least `timestamp` in `batches`
 /// (concatenated batches whose baseOffsets are the real offsets) and returns its
 /// `(offset, timestamp)`: ListOffsets by timestamp.
@@ -1092,6 +1109,34 @@ mod tests {
         let set = RecordBatchDecoder::decode(&mut out).expect("decodes");
         let offsets: Vec<i64> = set.records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, [1_000, 1_001, 1_002]);
+    }
+
+    #[test]
+    fn whole_batches_within_cuts_at_batch_boundaries_and_keeps_one_oversized_first_batch() {
+        let sizes: Vec<usize> = [1, 5, 2]
+            .iter()
+            .map(|&n| encode(&Spec::plain(&vec![7; n])).len())
+            .collect();
+        let all: Vec<u8> = [1, 5, 2]
+            .iter()
+            .flat_map(|&n| encode(&Spec::plain(&vec![7; n])).to_vec())
+            .collect();
+        let [a, b, c] = sizes[..] else { unreachable!() };
+        assert_eq!(whole_batches_within(&all, all.len(), false), all.len());
+        assert_eq!(whole_batches_within(&all, a + b + c - 1, false), a + b);
+        assert_eq!(whole_batches_within(&all, a + b - 1, false), a);
+        assert_eq!(whole_batches_within(&all, a - 1, false), 0);
+        assert_eq!(whole_batches_within(&all, 0, false), 0);
+        // The first batch goes whole when it must, and only the first.
+        assert_eq!(whole_batches_within(&all, a - 1, true), a);
+        assert_eq!(whole_batches_within(&all, 0, true), a);
+        assert_eq!(whole_batches_within(&all, a + 1, true), a);
+        assert_eq!(whole_batches_within(&[], 100, true), 0);
+        // A truncated last batch is never counted.
+        assert_eq!(
+            whole_batches_within(&all[..all.len() - 1], usize::MAX, true),
+            a + b
+        );
     }
 
     /// Two batches stored at offsets 100 and 110, as a fetch would return them.

@@ -21,8 +21,15 @@ impl Reader {
         Reader { bucket, cache }
     }
 
-    /// Appends the batches of `entry` to `out`, each with its base offset set.
-    pub async fn read_entry(&self, entry: &IndexEntry, out: &mut BytesMut) -> Result<()> {
+    /// Appends the batches of `entry` that hold offsets at or after `from` to `out`,
+    /// each with its base offset set. (An entry starting before a fetch's offset holds
+    /// batches the consumer has read; Kafka answers from the batch holding the offset.)
+    pub async fn read_entry(
+        &self,
+        entry: &IndexEntry,
+        from: i64,
+        out: &mut BytesMut,
+    ) -> Result<()> {
         let object = ObjectId::from_slice(&entry.object_id)
             .map_err(|e| Error::CorruptObject(format!("index entry names a bad object id: {e}")))?;
         let path = self.bucket.path(object);
@@ -45,8 +52,11 @@ impl Reader {
                 return Err(corrupt(&path, entry, "batch runs past its index entry"));
             }
             let (one, tail) = rest.split_at(size);
-            batch::with_base_offset(one, offset, out);
-            offset += i64::from(header.last_offset_delta) + 1;
+            let next = offset + i64::from(header.last_offset_delta) + 1;
+            if next > from {
+                batch::with_base_offset(one, offset, out);
+            }
+            offset = next;
             rest = tail;
         }
         Ok(())

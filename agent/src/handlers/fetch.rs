@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use weir_control_plane::proto::{self, ErrorCode};
 
+use crate::batch;
 use crate::context::Context;
 use crate::topics::TopicInfo;
 
@@ -196,19 +197,19 @@ async fn fetch_once(
             planned.push((want, Some(found), code, Vec::new()));
             continue;
         }
-        // Whole entries within the partition's and the request's byte limits; the
-        // first entry of the response goes even if larger (KIP-74).
+        // Entries until the partition's share of the budget is covered; the last may
+        // run past it, and is cut to whole batches once read (`within_limits`).
+        let limit = want.max_bytes.min(budget);
         let mut entries = Vec::new();
         let mut taken = 0;
         for entry in &found.entries {
-            let first = budget == max_bytes && entries.is_empty();
-            if !first && (taken + entry.length > want.max_bytes || entry.length > budget) {
+            if taken >= limit && !(entries.is_empty() && budget == max_bytes) {
                 break;
             }
             taken += entry.length;
-            budget = budget.saturating_sub(entry.length);
             entries.push(entry.clone());
         }
+        budget -= taken.min(limit);
         planned.push((want, Some(found), 0, entries));
     }
 
@@ -229,7 +230,7 @@ async fn fetch_once(
                 async move {
                     let mut batches = BytesMut::new();
                     reader
-                        .read_entry(&entry, &mut batches)
+                        .read_entry(&entry, want.fetch_offset, &mut batches)
                         .await
                         .map(|()| batches)
                 }
@@ -247,13 +248,33 @@ async fn fetch_once(
                     }
                 }
             }
-            let bytes = records.len() as u64;
             answer.records = Some(records.freeze());
-            (answer, bytes)
+            answer
         });
-    let done = join_all(reads).await;
-    let bytes = done.iter().map(|(_, b)| b).sum();
-    (done.into_iter().map(|(a, _)| a).collect(), bytes, failed)
+    let mut answers = join_all(reads).await;
+    let bytes = within_limits(&mut answers, wants, max_bytes);
+    (answers, bytes, failed)
+}
+
+/// Cuts each partition's records to whole batches within its `partition_max_bytes` and
+/// what is left of the request's `max_bytes`, partitions in request order, as Kafka
+/// does; the first batch of the first partition with records is kept whole however
+/// large (KIP-74), so a consumer always makes progress. Returns the bytes kept.
+fn within_limits(answers: &mut [PartitionData], wants: &[Want], max_bytes: u64) -> u64 {
+    let mut left = max_bytes;
+    let mut total = 0;
+    for (answer, want) in answers.iter_mut().zip(wants) {
+        let Some(records) = answer.records.as_mut() else {
+            continue;
+        };
+        let limit = usize::try_from(want.max_bytes.min(left)).unwrap_or(usize::MAX);
+        let keep = batch::whole_batches_within(records, limit, total == 0);
+        records.truncate(keep);
+        let keep = keep as u64;
+        left = left.saturating_sub(keep);
+        total += keep;
+    }
+    total
 }
 
 fn empty(partition: i32) -> PartitionData {

@@ -115,7 +115,7 @@ async fn lookup(
     // The entry holds the first batch reaching the timestamp: find the record in it.
     let mut bytes = BytesMut::new();
     ctx.reader
-        .read_entry(&entry, &mut bytes)
+        .read_entry(&entry, entry.base_offset, &mut bytes)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "read batches for a timestamp lookup");
