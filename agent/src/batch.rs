@@ -50,7 +50,12 @@ pub const MAX_INFLATED_BATCH_BYTES: usize = 128 * 1024 * 1024;
 /// Smallest legal batchLength: a header and nothing else.
 const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
 const MAGIC_AT: usize = 16;
-const CRC_START: usize = 21;
+pub(crate) const CRC_AT: usize = 17;
+pub(crate) const CRC_START: usize = 21;
+pub(crate) const ATTRIBUTES_AT: usize = 21;
+const MAX_TIMESTAMP_AT: usize = 35;
+/// A record timestamp that says "none" (Kafka's RecordBatch.NO_TIMESTAMP).
+const NO_TIMESTAMP: i64 = -1;
 /// The smallest record on the wire: seven one-byte fields (length, attributes,
 /// timestamp delta, offset delta, key length, value length, header count).
 const MIN_RECORD_LEN: usize = 7;
@@ -59,14 +64,14 @@ const MIN_RECORD_HEADER_LEN: usize = 2;
 /// Longest varints: an int takes at most 5 bytes, a long 10.
 const VARINT_MAX_LEN: usize = 5;
 const VARLONG_MAX_LEN: usize = 10;
-const CODEC_MASK: i16 = 0b111;
+pub(crate) const CODEC_MASK: i16 = 0b111;
 const LOG_APPEND_TIME_BIT: i16 = 1 << 3;
 const TRANSACTIONAL_BIT: i16 = 1 << 4;
 const CONTROL_BIT: i16 = 1 << 5;
 /// What snappy-java's framing (Kafka's snappy) starts with: a magic, its version and
 /// the oldest compatible version. Its blocks follow, each a big-endian u32 length and
 /// raw snappy.
-const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+pub(crate) const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
 
 /// Why a partition's records were refused. Each variant maps to one Kafka error code
 /// (see [`BatchError::kafka_error_code`]).
@@ -215,6 +220,8 @@ impl BatchHeader {
 pub struct ValidBatch {
     pub header: BatchHeader,
     pub bytes: Bytes,
+    /// The earliest timestamp of its records (the header carries only the latest).
+    pub min_timestamp: i64,
 }
 
 /// Shows the header and the length, never the records: payloads stay out of logs.
@@ -223,6 +230,7 @@ impl fmt::Debug for ValidBatch {
         f.debug_struct("ValidBatch")
             .field("header", &self.header)
             .field("len", &self.bytes.len())
+            .field("min_timestamp", &self.min_timestamp)
             .finish()
     }
 }
@@ -242,11 +250,13 @@ pub fn split(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<ValidBatch>,
     let mut batches = Vec::new();
     let mut at = 0;
     while at < records.len() {
-        let header = validate(&records[at..], max_batch_bytes)?;
+        let (header, min_timestamp) =
+            validate_within(&records[at..], max_batch_bytes, MAX_INFLATED_BATCH_BYTES)?;
         let end = at + header.size();
         batches.push(ValidBatch {
             header,
             bytes: records.slice(at..end),
+            min_timestamp,
         });
         at = end;
     }
@@ -256,15 +266,16 @@ pub fn split(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<ValidBatch>,
 /// Checks the batch at the start of `bytes` (which may hold more after it) and returns
 /// its header.
 pub(crate) fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, BatchError> {
-    validate_within(bytes, max_batch_bytes, MAX_INFLATED_BATCH_BYTES)
+    validate_within(bytes, max_batch_bytes, MAX_INFLATED_BATCH_BYTES).map(|(header, _)| header)
 }
 
-/// [`validate`], with the most bytes compressed records may inflate to as a parameter.
+/// [`validate`], with the most bytes compressed records may inflate to as a parameter;
+/// also returns the earliest record timestamp.
 fn validate_within(
     bytes: &[u8],
     max_batch_bytes: usize,
     max_inflated_bytes: usize,
-) -> Result<BatchHeader, BatchError> {
+) -> Result<(BatchHeader, i64), BatchError> {
     let header = frame(bytes)?;
     let size = header.size();
     if size > max_batch_bytes {
@@ -276,14 +287,14 @@ fn validate_within(
     check_crc(&header, &bytes[..size])?;
     let compression = check_contents(&header)?;
     let records = inflate(&bytes[HEADER_LEN..size], compression, max_inflated_bytes)?;
-    let max_timestamp = check_records(&header, &records)?;
+    let (min_timestamp, max_timestamp) = check_records(&header, &records)?;
     let mut header = header;
     if header.lacks_max_timestamp() {
         // What Kafka's log validator would have written there. The bytes stay as the
         // producer sent them; the object footer and the index carry this value.
         header.max_timestamp = max_timestamp;
     }
-    Ok(header)
+    Ok((header, min_timestamp))
 }
 
 /// Reads the header of the batch at the start of `bytes` and checks that the batch is
@@ -382,16 +393,17 @@ fn check_record_room(record_count: i32, records_len: usize) -> Result<(), BatchE
 
 /// Walks a batch's (inflated) records and checks their structure as Kafka's record
 /// iterator does before the broker appends them — exactly recordsCount records, each
-/// field within its record, nothing after the last record — and returns the largest
-/// record timestamp (at least baseTimestamp). Nothing is allocated, whatever the
+/// field within its record, nothing after the last record — and returns the smallest
+/// and the largest record timestamps (baseTimestamp included). Nothing is allocated, whatever the
 /// counts and lengths claim; so this also runs before the record decoder, which
 /// allocates for them.
 ///
 /// Kafka answers these with INVALID_RECORD (its InvalidRecordException).
-fn check_records(header: &BatchHeader, records: &[u8]) -> Result<i64, BatchError> {
+fn check_records(header: &BatchHeader, records: &[u8]) -> Result<(i64, i64), BatchError> {
     check_record_room(header.record_count, records.len())?;
     let mut rest = records;
     let mut max_timestamp = header.base_timestamp;
+    let mut min_timestamp = header.base_timestamp;
     for index in 0..header.record_count {
         if rest.is_empty() {
             return Err(invalid(format!(
@@ -411,6 +423,7 @@ fn check_records(header: &BatchHeader, records: &[u8]) -> Result<i64, BatchError
         let timestamp = check_record(header, record)
             .map_err(|reason| invalid(format!("record {index}: {reason}")))?;
         max_timestamp = max_timestamp.max(timestamp);
+        min_timestamp = min_timestamp.min(timestamp);
     }
     if !rest.is_empty() {
         return Err(invalid(format!(
@@ -419,7 +432,7 @@ fn check_records(header: &BatchHeader, records: &[u8]) -> Result<i64, BatchError
             header.record_count
         )));
     }
-    Ok(max_timestamp)
+    Ok((min_timestamp, max_timestamp))
 }
 
 /// Checks one record's fields (the bytes its length covers) and returns its timestamp.
@@ -517,6 +530,53 @@ pub fn with_base_offset(batch: &[u8], base_offset: i64, out: &mut BytesMut) {
     out.extend_from_slice(batch.get(8..).unwrap_or_default());
 }
 
+/// The batch as a broker appends it to a topic with `message.timestamp.type=LogAppendTime`:
+/// the timestamp-type attribute set and maxTimestamp the append time `now_ms`, CRC
+/// recomputed, as Kafka's log validator does. Consumers then read `now_ms` as every
+/// record's timestamp. The records are untouched; the batch is copied (the produce
+/// request's bytes are shared).
+pub fn with_log_append_time(batch: &ValidBatch, now_ms: i64) -> ValidBatch {
+    let mut bytes = BytesMut::from(&batch.bytes[..]);
+    let attributes = batch.header.attributes | LOG_APPEND_TIME_BIT;
+    bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    bytes[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[CRC_START..]);
+    bytes[CRC_AT..CRC_START].copy_from_slice(&crc.to_be_bytes());
+    ValidBatch {
+        header: BatchHeader {
+            attributes,
+            max_timestamp: now_ms,
+            crc,
+            ..batch.header
+        },
+        bytes: bytes.freeze(),
+        min_timestamp: batch.min_timestamp,
+    }
+}
+
+/// The records of `batch` whose timestamps are outside `earliest..=latest`, as (index in
+/// the batch, timestamp): what a CreateTime topic's `message.timestamp.before.max.ms`
+/// and `message.timestamp.after.max.ms` refuse. Records without a timestamp (-1) are
+/// never outside, as in Kafka.
+pub fn records_outside(batch: &ValidBatch, earliest: i64, latest: i64) -> Vec<(usize, i64)> {
+    let outside = |ts: i64| ts != NO_TIMESTAMP && !(earliest..=latest).contains(&ts);
+    if !outside(batch.min_timestamp) && !outside(batch.header.max_timestamp) {
+        return Vec::new();
+    }
+    let mut bytes = batch.bytes.clone();
+    // Checked by `split` already; a batch that fails to decode here has no record to name.
+    match RecordBatchDecoder::decode(&mut bytes) {
+        Ok(set) => set
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| outside(r.timestamp))
+            .map(|(i, r)| (i, r.timestamp))
+            .collect(),
+        Err(_) => vec![(0, batch.min_timestamp)],
+    }
+}
+
 /// How many bytes of `batches` (whole batches, back to back) make up the longest run of
 /// whole batches within `limit` bytes; with `at_least_one`, the first batch counts even
 /// when it alone is over the limit (KIP-74: a consumer always gets the first batch of
@@ -611,7 +671,7 @@ fn decode_records(header: &BatchHeader, batch: &[u8]) -> Result<Vec<Record>, Bat
 
 /// A batch's records, inflated unless they are uncompressed. Records that inflate past
 /// `limit` bytes are refused once `limit + 1` bytes are out (snappy's before any are).
-fn inflate(
+pub(crate) fn inflate(
     payload: &[u8],
     compression: Compression,
     limit: usize,
@@ -1401,7 +1461,7 @@ mod tests {
             let spec = zeros(compression, INFLATE_LIMIT - 100);
             let inflated = encode(&spec.clone().compressed(Compression::None)).len() - HEADER_LEN;
             let batch = encode(&spec);
-            let header = validate_within(&batch, MAX, inflated).expect("at the limit");
+            let (header, _) = validate_within(&batch, MAX, inflated).expect("at the limit");
             assert_eq!(header.record_count, 1, "{compression:?}");
             let err = validate_within(&batch, MAX, inflated - 1).expect_err("a byte over");
             assert_eq!(

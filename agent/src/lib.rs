@@ -15,6 +15,7 @@ pub mod index_cache;
 pub mod object;
 pub mod ordering;
 pub mod reader;
+pub mod recompress;
 pub mod topics;
 pub mod versions;
 pub mod watermarks;

@@ -36,6 +36,60 @@ impl TopicInfo {
     pub fn has_partition(&self, partition: i32) -> bool {
         (0..self.partitions).contains(&partition)
     }
+
+    /// What this topic's configs ask of the produce path; `max_message_bytes` is the
+    /// agent's limit, for a topic that sets none.
+    pub fn produce_rules(&self, max_message_bytes: usize) -> ProduceRules {
+        // Values were validated when they were set; one that does not parse is ignored.
+        let number = |name: &str| self.configs.get(name).and_then(|v| v.trim().parse().ok());
+        ProduceRules {
+            max_message_bytes: number("max.message.bytes")
+                .and_then(|v: i64| usize::try_from(v).ok())
+                .unwrap_or(max_message_bytes),
+            log_append_time: self
+                .configs
+                .get("message.timestamp.type")
+                .is_some_and(|v| v == "LogAppendTime"),
+            before_max_ms: number("message.timestamp.before.max.ms").unwrap_or(i64::MAX),
+            after_max_ms: number("message.timestamp.after.max.ms").unwrap_or(i64::MAX),
+            codec: self
+                .configs
+                .get("compression.type")
+                .and_then(|v| crate::recompress::topic_codec(v)),
+        }
+    }
+}
+
+/// A topic's configs as the produce path applies them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProduceRules {
+    /// `max.message.bytes`: the largest record batch accepted.
+    pub max_message_bytes: usize,
+    /// `message.timestamp.type=LogAppendTime`: batches take the append time.
+    pub log_append_time: bool,
+    /// `message.timestamp.before.max.ms`: how far before the append time a CreateTime
+    /// record's timestamp may be.
+    pub before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far after it.
+    pub after_max_ms: i64,
+    /// `compression.type`: the codec batches are stored with; `None` keeps the
+    /// producer's.
+    pub codec: Option<kafka_protocol::records::Compression>,
+}
+
+impl ProduceRules {
+    /// The record timestamps a CreateTime topic accepts at `now_ms`, or `None` when every
+    /// timestamp is accepted (LogAppendTime topics replace them; both bounds unset).
+    pub fn timestamp_bounds(&self, now_ms: i64) -> Option<(i64, i64)> {
+        if self.log_append_time || (self.before_max_ms == i64::MAX && self.after_max_ms == i64::MAX)
+        {
+            return None;
+        }
+        Some((
+            now_ms.saturating_sub(self.before_max_ms),
+            now_ms.saturating_add(self.after_max_ms),
+        ))
+    }
 }
 
 #[derive(Debug)]

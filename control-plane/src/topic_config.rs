@@ -1,7 +1,14 @@
-//! The topic configs Weir accepts, with Kafka's names, types and defaults.
+//! The topic configs Weir accepts, with Kafka's names, types, defaults and what each
+//! does in Weir.
 //!
 //! Clients and tools (Kafka Connect, Flink, Debezium) set and read these; a topic stores
-//! only what was set explicitly, and [`TOPIC_CONFIGS`] supplies the defaults.
+//! only what was set explicitly, and [`TOPIC_CONFIGS`] supplies the defaults. Every
+//! config accepted is [`Standing::Applied`] with Kafka's meaning,
+//! [`Standing::MetByDesign`] (Weir always behaves as its strictest value), or
+//! [`Standing::NotYetEnforced`] (stored and shown, to be applied by the data-lifecycle
+//! work; keeping data longer than asked stays within Kafka's guarantees).
+//! docs/topic-configs.md lists them, and a test holds the two to each other. Kafka
+//! topic configs Weir cannot honour are refused by name ([`REFUSED`]).
 
 /// The type of a config value, as Kafka's `ConfigDef` types them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +23,19 @@ pub enum ConfigType {
     ListOf(&'static [&'static str]),
 }
 
+/// What a topic config does in Weir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Applied with Kafka's meaning.
+    Applied,
+    /// Weir always behaves as the config's strictest value, whatever it is set to: it
+    /// concerns a broker's local disk, replicas or leaders, which Weir has none of
+    /// (every acknowledged write is already in object storage).
+    MetByDesign,
+    /// Stored and described, not yet acted on (retention, compaction, segments).
+    NotYetEnforced,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct TopicConfig {
     pub name: &'static str,
@@ -23,6 +43,7 @@ pub struct TopicConfig {
     pub default: &'static str,
     /// The smallest value allowed, for numbers.
     pub min: Option<f64>,
+    pub standing: Standing,
 }
 
 const fn config(
@@ -30,16 +51,51 @@ const fn config(
     kind: ConfigType,
     default: &'static str,
     min: Option<f64>,
+    standing: Standing,
 ) -> TopicConfig {
     TopicConfig {
         name,
         kind,
         default,
         min,
+        standing,
     }
 }
 
 use ConfigType::*;
+use Standing::*;
+
+/// Kafka topic configs Weir refuses, with the reason a user is told.
+pub const REFUSED: &[(&str, &str)] = &[
+    (
+        "follower.replication.throttled.replicas",
+        "Weir has no replicas to throttle: partitions live in object storage",
+    ),
+    (
+        "leader.replication.throttled.replicas",
+        "Weir has no replicas to throttle: partitions live in object storage",
+    ),
+    (
+        "local.retention.bytes",
+        "Weir has no local log: every record is in object storage",
+    ),
+    (
+        "local.retention.ms",
+        "Weir has no local log: every record is in object storage",
+    ),
+    (
+        "message.downconversion.enable",
+        "Weir serves record batch format v2 only (Kafka 4.0 removed this config)",
+    ),
+    (
+        "message.timestamp.difference.max.ms",
+        "Kafka 4.0 removed it: use message.timestamp.before.max.ms and message.timestamp.after.max.ms",
+    ),
+    (
+        "remote.storage.enable",
+        "Weir has no tiered storage to enable: every record is in object storage already",
+    ),
+];
 
 /// Every topic config Weir accepts, sorted by name.
 pub const TOPIC_CONFIGS: &[TopicConfig] = &[
@@ -48,54 +104,120 @@ pub const TOPIC_CONFIGS: &[TopicConfig] = &[
         ListOf(&["delete", "compact"]),
         "delete",
         None,
+        NotYetEnforced,
     ),
     config(
         "compression.type",
         OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
         "producer",
         None,
+        Applied,
     ),
-    config("delete.retention.ms", Long, "86400000", Some(0.0)),
-    config("file.delete.delay.ms", Long, "60000", Some(0.0)),
-    config("flush.messages", Long, "9223372036854775807", Some(1.0)),
-    config("flush.ms", Long, "9223372036854775807", Some(0.0)),
-    config("index.interval.bytes", Int, "4096", Some(0.0)),
+    config(
+        "delete.retention.ms",
+        Long,
+        "86400000",
+        Some(0.0),
+        NotYetEnforced,
+    ),
+    config(
+        "file.delete.delay.ms",
+        Long,
+        "60000",
+        Some(0.0),
+        MetByDesign,
+    ),
+    config(
+        "flush.messages",
+        Long,
+        "9223372036854775807",
+        Some(1.0),
+        MetByDesign,
+    ),
+    config(
+        "flush.ms",
+        Long,
+        "9223372036854775807",
+        Some(0.0),
+        MetByDesign,
+    ),
+    config("index.interval.bytes", Int, "4096", Some(0.0), MetByDesign),
     config(
         "max.compaction.lag.ms",
         Long,
         "9223372036854775807",
         Some(1.0),
+        NotYetEnforced,
     ),
-    config("max.message.bytes", Int, "1048588", Some(0.0)),
+    config("max.message.bytes", Int, "1048588", Some(0.0), Applied),
     config(
         "message.timestamp.after.max.ms",
         Long,
         "9223372036854775807",
         Some(0.0),
+        Applied,
     ),
     config(
         "message.timestamp.before.max.ms",
         Long,
         "9223372036854775807",
         Some(0.0),
+        Applied,
     ),
     config(
         "message.timestamp.type",
         OneOf(&["CreateTime", "LogAppendTime"]),
         "CreateTime",
         None,
+        Applied,
     ),
-    config("min.cleanable.dirty.ratio", Double, "0.5", Some(0.0)),
-    config("min.compaction.lag.ms", Long, "0", Some(0.0)),
-    config("min.insync.replicas", Int, "1", Some(1.0)),
-    config("preallocate", Boolean, "false", None),
-    config("retention.bytes", Long, "-1", None),
-    config("retention.ms", Long, "604800000", Some(-1.0)),
-    config("segment.bytes", Int, "1073741824", Some(14.0)),
-    config("segment.index.bytes", Int, "10485760", Some(4.0)),
-    config("segment.jitter.ms", Long, "0", Some(0.0)),
-    config("segment.ms", Long, "604800000", Some(1.0)),
-    config("unclean.leader.election.enable", Boolean, "false", None),
+    config(
+        "min.cleanable.dirty.ratio",
+        Double,
+        "0.5",
+        Some(0.0),
+        NotYetEnforced,
+    ),
+    config(
+        "min.compaction.lag.ms",
+        Long,
+        "0",
+        Some(0.0),
+        NotYetEnforced,
+    ),
+    config("min.insync.replicas", Int, "1", Some(1.0), MetByDesign),
+    config("preallocate", Boolean, "false", None, MetByDesign),
+    config("retention.bytes", Long, "-1", None, NotYetEnforced),
+    config(
+        "retention.ms",
+        Long,
+        "604800000",
+        Some(-1.0),
+        NotYetEnforced,
+    ),
+    config(
+        "segment.bytes",
+        Int,
+        "1073741824",
+        Some(14.0),
+        NotYetEnforced,
+    ),
+    config(
+        "segment.index.bytes",
+        Int,
+        "10485760",
+        Some(4.0),
+        MetByDesign,
+    ),
+    config("segment.jitter.ms", Long, "0", Some(0.0), NotYetEnforced),
+    config("segment.ms", Long, "604800000", Some(1.0), NotYetEnforced),
+    config(
+        "unclean.leader.election.enable",
+        Boolean,
+        "false",
+        None,
+        MetByDesign,
+    ),
 ];
 
 /// The config called `name`, if Weir knows it.
@@ -108,6 +230,9 @@ pub fn lookup(name: &str) -> Option<&'static TopicConfig> {
 
 /// Checks one config assignment; the error reads as Kafka's does.
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
+    if let Some((_, why)) = REFUSED.iter().find(|(refused, _)| *refused == name) {
+        return Err(format!("Weir does not support topic config {name}: {why}"));
+    }
     let config = lookup(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let invalid = |why: &str| format!("Invalid value {value} for configuration {name}: {why}");
     let number = match config.kind {
@@ -180,6 +305,56 @@ mod tests {
                 config.name
             );
         }
+    }
+
+    /// The config names in backticks at the start of each table row of one section of
+    /// docs/topic-configs.md (the section headed `heading`).
+    fn documented(heading: &str) -> Vec<String> {
+        let doc = include_str!("../../docs/topic-configs.md");
+        let section = doc
+            .split("\n## ")
+            .find(|s| s.starts_with(heading))
+            .unwrap_or_else(|| panic!("docs/topic-configs.md has a section {heading:?}"));
+        let mut names: Vec<String> = section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .flat_map(|l| {
+                let first = l.split('|').nth(1).unwrap_or_default();
+                first
+                    .split(',')
+                    .map(|n| n.trim().trim_matches('`').to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn docs_list_every_config_under_what_weir_does_with_it() {
+        for (heading, standing) in [
+            ("Applied", Applied),
+            ("Met by design", MetByDesign),
+            ("Stored, not yet enforced", NotYetEnforced),
+        ] {
+            let in_code: Vec<String> = TOPIC_CONFIGS
+                .iter()
+                .filter(|c| c.standing == standing)
+                .map(|c| c.name.to_string())
+                .collect();
+            assert_eq!(documented(heading), in_code, "section {heading:?}");
+        }
+        let mut refused: Vec<String> = REFUSED.iter().map(|(n, _)| n.to_string()).collect();
+        refused.sort();
+        assert_eq!(documented("Refused"), refused);
+    }
+
+    #[test]
+    fn configs_weir_cannot_honour_are_refused_saying_why() {
+        let err = validate("remote.storage.enable", "true").expect_err("refused");
+        assert!(err.contains("Weir does not support topic config remote.storage.enable"), "{err}");
+        assert!(err.contains("object storage"), "{err}");
+        assert!(REFUSED.iter().all(|(name, _)| lookup(name).is_none()));
     }
 
     #[test]

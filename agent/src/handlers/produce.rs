@@ -17,13 +17,16 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use weir_metadata::Partition;
 
 use super::str_bytes;
-use crate::batch;
+use crate::batch::{self, BatchError};
 use crate::context::Context;
+use crate::recompress;
 use crate::topics::TopicInfo;
 use crate::writer::PendingAck;
 
@@ -33,14 +36,24 @@ struct Answer {
     error: i16,
     message: Option<String>,
     base_offset: i64,
+    /// The append time given to a LogAppendTime topic's batches, else -1.
+    log_append_time_ms: i64,
+    /// The records that made the partition fail, by index in their batch (KIP-467).
+    record_errors: Vec<(i32, String)>,
 }
 
 impl Answer {
     fn error(error: ResponseError, message: impl Into<String>) -> Self {
+        Answer::failed(error.code(), message)
+    }
+
+    fn failed(code: i16, message: impl Into<String>) -> Self {
         Answer {
-            error: error.code(),
+            error: code,
             message: Some(message.into()),
             base_offset: -1,
+            log_append_time_ms: -1,
+            record_errors: Vec::new(),
         }
     }
 }
@@ -49,7 +62,10 @@ impl Answer {
 #[derive(Debug)]
 enum Outcome {
     Decided(Answer),
-    Submitted(Vec<PendingAck>),
+    Submitted {
+        pending: Vec<PendingAck>,
+        log_append_time_ms: i64,
+    },
 }
 
 /// A produce request whose batches are with the writer.
@@ -143,14 +159,11 @@ async fn validate_and_submit(
     let Some(records) = records else {
         return Outcome::Decided(Answer::error(ResponseError::InvalidRecord, "no records"));
     };
-    let batches = match batch::split(&records, ctx.config.max_batch_bytes) {
+    let rules = topic.produce_rules(ctx.config.max_batch_bytes);
+    let batches = match batch::split(&records, rules.max_message_bytes) {
         Ok(batches) => batches,
         Err(e) => {
-            return Outcome::Decided(Answer {
-                error: e.kafka_error_code(),
-                message: Some(e.to_string()),
-                base_offset: -1,
-            });
+            return Outcome::Decided(Answer::failed(e.kafka_error_code(), e.to_string()));
         }
     };
     if batches
@@ -162,11 +175,70 @@ async fn validate_and_submit(
             "control and transactional batches are not accepted from producers (transactions are not supported yet)",
         ));
     }
-    let mut pending = Vec::with_capacity(batches.len());
+    let now_ms = now_ms();
+    if let Some((earliest, latest)) = rules.timestamp_bounds(now_ms) {
+        let record_errors: Vec<(i32, String)> = batches
+            .iter()
+            .flat_map(|b| batch::records_outside(b, earliest, latest))
+            .map(|(i, ts)| {
+                let i = i32::try_from(i).unwrap_or(i32::MAX);
+                (i, format!(
+                    "Timestamp {ts} of record {i} is out of range. The timestamp should be within [{earliest}, {latest}]"
+                ))
+            })
+            .collect();
+        if !record_errors.is_empty() {
+            return Outcome::Decided(Answer {
+                record_errors,
+                ..Answer::error(
+                    ResponseError::InvalidTimestamp,
+                    "One or more records have been rejected due to invalid timestamp",
+                )
+            });
+        }
+    }
+    // Every batch is made what the topic stores before any is submitted: a partition's
+    // batches are taken or refused together.
+    let mut stored = Vec::with_capacity(batches.len());
     for batch in batches {
+        let batch = match rules.codec {
+            Some(codec) => match recompress::to_codec(batch, codec) {
+                Ok(batch) if batch.bytes.len() > rules.max_message_bytes => {
+                    let e = BatchError::TooLarge {
+                        size: batch.bytes.len(),
+                        max: rules.max_message_bytes,
+                    };
+                    return Outcome::Decided(Answer::failed(e.kafka_error_code(), e.to_string()));
+                }
+                Ok(batch) => batch,
+                Err(e) => {
+                    return Outcome::Decided(Answer::failed(e.kafka_error_code(), e.to_string()));
+                }
+            },
+            None => batch,
+        };
+        stored.push(if rules.log_append_time {
+            batch::with_log_append_time(&batch, now_ms)
+        } else {
+            batch
+        });
+    }
+    let mut pending = Vec::with_capacity(stored.len());
+    for batch in stored {
         pending.push(ctx.writer.submit(topic.id, Partition(index), batch).await);
     }
-    Outcome::Submitted(pending)
+    Outcome::Submitted {
+        pending,
+        log_append_time_ms: if rules.log_append_time { now_ms } else { -1 },
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch: the append time, as a broker's clock
+/// gives it.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Waits for every submitted batch, then answers (nothing for acks=0).
@@ -180,14 +252,20 @@ pub async fn answer(prepared: Prepared) -> Option<ProduceResponse> {
         let partitions = join_all(partitions.into_iter().map(|(index, outcome)| async move {
             let answer = match outcome {
                 Outcome::Decided(answer) => answer,
-                Outcome::Submitted(pending) => {
+                Outcome::Submitted {
+                    pending,
+                    log_append_time_ms,
+                } => {
                     match tokio::time::timeout(
                         timeout,
                         join_all(pending.into_iter().map(PendingAck::wait)),
                     )
                     .await
                     {
-                        Ok(acks) => combine(acks),
+                        Ok(acks) => Answer {
+                            log_append_time_ms,
+                            ..combine(acks)
+                        },
                         Err(_) => Answer::error(
                             ResponseError::RequestTimedOut,
                             format!("the batch was not committed within {timeout:?}"),
@@ -195,13 +273,23 @@ pub async fn answer(prepared: Prepared) -> Option<ProduceResponse> {
                     }
                 }
             };
+            let record_errors = answer
+                .record_errors
+                .into_iter()
+                .map(|(index, message)| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(index)
+                        .with_batch_index_error_message(Some(str_bytes(message)))
+                })
+                .collect();
             PartitionProduceResponse::default()
                 .with_index(index)
                 .with_error_code(answer.error)
                 .with_error_message(answer.message.map(str_bytes))
                 .with_base_offset(answer.base_offset)
-                .with_log_append_time_ms(-1)
+                .with_log_append_time_ms(answer.log_append_time_ms)
                 .with_log_start_offset(0)
+                .with_record_errors(record_errors)
         }))
         .await;
         TopicProduceResponse::default()
@@ -230,11 +318,7 @@ fn combine(acks: Vec<crate::writer::Ack>) -> Answer {
                 base.get_or_insert(offset.0);
             }
             Err(rejected) => {
-                return Answer {
-                    error: rejected.code,
-                    message: Some(rejected.message),
-                    base_offset: -1,
-                };
+                return Answer::failed(rejected.code, rejected.message);
             }
         }
     }
@@ -242,6 +326,8 @@ fn combine(acks: Vec<crate::writer::Ack>) -> Answer {
         error: 0,
         message: None,
         base_offset: base.unwrap_or(-1),
+        log_append_time_ms: -1,
+        record_errors: Vec::new(),
     }
 }
 
