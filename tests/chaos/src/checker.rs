@@ -46,6 +46,9 @@ pub enum Class {
     /// A partition's sampled log start offset or high watermark went down, or the high
     /// watermark was below the log start offset.
     WatermarkRegressions,
+    /// A partition's sampled committed offset (the subscribe consumers' group) went
+    /// down: a restarted consumer would re-read records the group had committed.
+    CommittedOffsetRegressions,
     /// Weir: an index entry points at an object the bucket does not hold.
     DanglingIndexEntries,
     /// Weir: a partition's index entries overlap or leave a gap.
@@ -58,7 +61,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in the order the report shows them.
-    pub const ALL: [Class; 14] = [
+    pub const ALL: [Class; 15] = [
         Class::InconsistentOffsets,
         Class::Duplicates,
         Class::LostWrites,
@@ -69,6 +72,7 @@ impl Class {
         Class::Unseen,
         Class::OffsetGaps,
         Class::WatermarkRegressions,
+        Class::CommittedOffsetRegressions,
         Class::DanglingIndexEntries,
         Class::IndexGaps,
         Class::UncollectedOrphans,
@@ -88,6 +92,7 @@ impl Class {
             Class::Unseen => "unseen",
             Class::OffsetGaps => "offset-gaps",
             Class::WatermarkRegressions => "watermark-regressions",
+            Class::CommittedOffsetRegressions => "committed-offset-regressions",
             Class::DanglingIndexEntries => "dangling-index-entries",
             Class::IndexGaps => "index-gaps",
             Class::UncollectedOrphans => "uncollected-orphans",
@@ -392,6 +397,10 @@ struct Scan<'a> {
     /// The last sample of each (process, partition).
     watermarks: HashMap<(&'a str, i32), Sample>,
     watermark_regressions: Findings,
+    /// The last committed offset sampled for each partition: (offset, event).
+    committed: HashMap<i32, (i64, u64)>,
+    committed_samples: usize,
+    committed_regressions: Findings,
     /// The last index of each partition, with its event.
     index: BTreeMap<i32, (u64, &'a [IndexEntry])>,
     bucket: Option<Listing<'a>>,
@@ -440,6 +449,12 @@ impl<'a> Scan<'a> {
                 },
                 Outcome::Ok,
             ) => self.watermarks(event, *partition, *low, *high),
+            (
+                Op::Committed {
+                    partition, offset, ..
+                },
+                Outcome::Ok,
+            ) => self.committed(event, *partition, *offset),
             (Op::Nemesis { .. }, Outcome::Invoke) => self.stats.faults += 1,
             (Op::Index { partition, entries }, Outcome::Ok) => {
                 self.partitions.insert(*partition);
@@ -659,6 +674,23 @@ impl<'a> Scan<'a> {
         *last = (low.or(last.0), high.or(last.1), event.index);
     }
 
+    fn committed(&mut self, event: &'a Event, partition: i32, offset: Option<i64>) {
+        self.committed_samples += 1;
+        let Some(offset) = offset else { return };
+        if let Some(&(previous, previous_event)) = self.committed.get(&partition)
+            && offset < previous
+        {
+            self.committed_regressions.add(|| {
+                format!(
+                    "partition {partition}: committed offset went from {previous} (event \
+                     {previous_event}) down to {offset} (event {}, {})",
+                    event.index, event.process
+                )
+            });
+        }
+        self.committed.insert(partition, (offset, event.index));
+    }
+
     fn report(mut self) -> Report {
         let verdicts = vec![
             (Class::InconsistentOffsets, self.inconsistent_offsets()),
@@ -676,6 +708,14 @@ impl<'a> Scan<'a> {
             (
                 Class::WatermarkRegressions,
                 std::mem::take(&mut self.watermark_regressions).verdict(),
+            ),
+            (
+                Class::CommittedOffsetRegressions,
+                if self.committed_samples == 0 {
+                    Verdict::NotChecked
+                } else {
+                    std::mem::take(&mut self.committed_regressions).verdict()
+                },
             ),
             (Class::DanglingIndexEntries, self.dangling_index_entries()),
             (Class::IndexGaps, self.index_gaps()),

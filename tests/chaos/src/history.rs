@@ -88,6 +88,16 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A sample of the committed offset of the `subscribe` consumers' group for a
+    /// partition (OffsetFetch), taken while the run goes on; `offset` is `None` while
+    /// nothing is committed.
+    Committed {
+        partition: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// A fault: `invoke` when the nemesis starts it, `ok` when it heals.
     Nemesis { fault: String, target: String },
     /// After the run: a partition's index entries, as the control plane holds them.

@@ -5,8 +5,10 @@
 //!   partition at a steady rate, acks=all and idempotent;
 //! - `assign` consumers read partitions in order from the beginning; one keeps all
 //!   partitions for the whole run, the other moves to a random set now and then;
-//! - `subscribe` consumers form a group, auto-committing;
-//! - the sampler reads every partition's log start offset and high watermark;
+//! - `subscribe` consumers form a group and commit asynchronously after every poll that
+//!   returned records, pipelining their commits as applications do;
+//! - the sampler reads every partition's log start offset and high watermark, and the
+//!   group's committed offset;
 //! - the catch-up, after everything healed, reads every partition from offset 0 to its
 //!   high watermark.
 //!
@@ -24,7 +26,7 @@ use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -325,9 +327,8 @@ impl ConsumerContext for Membership {
 pub fn subscribe_consumer(work: &Workload, name: &str) -> anyhow::Result<()> {
     let mut config = work.client(name);
     config
-        .set("group.id", "weir-chaos-group")
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
+        .set("group.id", GROUP)
+        .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
@@ -339,10 +340,19 @@ pub fn subscribe_consumer(work: &Workload, name: &str) -> anyhow::Result<()> {
     consumer.subscribe(&[&work.topic])?;
     while !work.stopped() {
         let reads = poll_batch(&consumer, Duration::from_millis(100), 500);
+        let read_some = !reads.is_empty();
         record_poll(&work.history, name, reads);
+        if read_some {
+            // Not awaited: the next commit follows before this one is answered. A commit
+            // that fails (a rebalance, a fault) is retried by the next one.
+            let _ = consumer.commit_consumer_state(CommitMode::Async);
+        }
     }
     Ok(())
 }
+
+/// The group the `subscribe` consumers form.
+const GROUP: &str = "weir-chaos-group";
 
 /// Samples every partition's watermarks every `every` until stopped.
 pub fn sampler(work: &Workload, every: Duration) -> anyhow::Result<()> {
@@ -353,7 +363,17 @@ pub fn sampler(work: &Workload, every: Duration) -> anyhow::Result<()> {
         .set("debug", "topic")
         .set_log_level(RDKafkaLogLevel::Debug)
         .create_with_context(LogToFile::create(work, "sampler")?)?;
+    // Reads the group's committed offsets without joining it.
+    let group: BaseConsumer = work
+        .client("sampler-group")
+        .set("group.id", GROUP)
+        .create()?;
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..work.partitions {
+        partitions.add_partition(&work.topic, partition);
+    }
     while !work.stopped() {
+        sample_committed(work, &group, &partitions);
         for partition in 0..work.partitions {
             let sample = |low, high, error| Op::Watermarks {
                 partition,
@@ -373,6 +393,43 @@ pub fn sampler(work: &Workload, every: Duration) -> anyhow::Result<()> {
         std::thread::sleep(every);
     }
     Ok(())
+}
+
+/// One sample of the group's committed offset of every partition.
+fn sample_committed(work: &Workload, group: &BaseConsumer, partitions: &TopicPartitionList) {
+    let sample = |partition, offset, error| Op::Committed {
+        partition,
+        offset,
+        error,
+    };
+    for partition in 0..work.partitions {
+        work.history
+            .record("sampler", Outcome::Invoke, sample(partition, None, None));
+    }
+    match group.committed_offsets(partitions.clone(), Duration::from_secs(2)) {
+        Ok(committed) => {
+            for element in committed.elements() {
+                let offset = match element.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                };
+                work.history.record(
+                    "sampler",
+                    Outcome::Ok,
+                    sample(element.partition(), offset, None),
+                );
+            }
+        }
+        Err(e) => {
+            for partition in 0..work.partitions {
+                work.history.record(
+                    "sampler",
+                    Outcome::Info,
+                    sample(partition, None, Some(e.to_string())),
+                );
+            }
+        }
+    }
 }
 
 /// Reads every partition from offset 0 to its high watermark, after the cluster healed.

@@ -97,6 +97,18 @@ impl History {
         )
     }
 
+    fn committed(&mut self, partition: i32, offset: Option<i64>) -> &mut Self {
+        self.push(
+            "sampler",
+            Outcome::Ok,
+            Op::Committed {
+                partition,
+                offset,
+                error: None,
+            },
+        )
+    }
+
     fn nemesis(&mut self, outcome: Outcome, fault: &str, target: &str) -> &mut Self {
         self.push(
             "nemesis",
@@ -176,6 +188,9 @@ fn clean() -> History {
         .fail("producer-1", 1, 13)
         .invoke("producer-0", 0, 4)
         .poll("consumer-1", &[(1, 0, 11), (1, 1, 12), (0, 0, 1)])
+        .committed(1, None)
+        .committed(1, Some(2))
+        .committed(1, Some(2))
         .nemesis(Outcome::Ok, "kill", "agent-1")
         // The group moves partition 0 back; the consumer reads offset 0 again.
         .poll("consumer-1", &[(0, 0, 1)])
@@ -588,4 +603,27 @@ fn a_large_history_checks() {
     let report = h.check();
     assert_found(&report, &[]);
     assert_eq!(report.stats.distinct_values_read, 100_000);
+}
+
+#[test]
+fn a_committed_offset_that_goes_down_is_a_regression() {
+    let mut h = clean();
+    h.committed(1, Some(5))
+        .committed(0, Some(1))
+        .committed(1, Some(3));
+    let report = h.check();
+    assert_found(&report, &[Class::CommittedOffsetRegressions]);
+    assert_eq!(report.count(Class::CommittedOffsetRegressions), 1);
+    let text = report.to_string();
+    assert!(
+        text.contains("partition 1: committed offset went from 5"),
+        "{text}"
+    );
+}
+
+#[test]
+fn without_committed_samples_the_class_is_not_checked() {
+    let mut h = History::default();
+    h.sent("producer-0", 0, 1, 0);
+    assert!(!h.check().checked(Class::CommittedOffsetRegressions));
 }
