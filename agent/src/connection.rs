@@ -158,7 +158,7 @@ async fn run(
         // In order, before the next frame is read: a produce request's hand-over to the
         // writer, and the turn of a request whose effects follow the connection's order.
         let admitted = handlers::admit(&ctx, body).await;
-        let turn = ordering::in_order(key).then(|| lane.next());
+        let turn = ordering::in_order(key).then(|| lane.take_turn());
         let ctx = ctx.clone();
         let handler = tokio::spawn(async move {
             let mut turn = turn;

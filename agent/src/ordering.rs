@@ -40,7 +40,7 @@ pub struct Lane {
 
 impl Lane {
     /// The next turn: it may start once every turn handed out before it is over.
-    pub fn next(&mut self) -> Turn {
+    pub fn take_turn(&mut self) -> Turn {
         let (done, over) = oneshot::channel();
         Turn {
             after: self.last.replace(over),
@@ -101,7 +101,7 @@ mod tests {
         let mut lane = Lane::default();
         let mut tasks = Vec::new();
         for (i, step) in steps.into_iter().enumerate() {
-            let turn = step.ordered.then(|| lane.next());
+            let turn = step.ordered.then(|| lane.take_turn());
             let events = events.clone();
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(step.start_after_ms)).await;
@@ -123,8 +123,7 @@ mod tests {
         for task in tasks {
             task.await.expect("task");
         }
-        let events = events.lock().expect("lock").clone();
-        events
+        events.lock().expect("lock").clone()
     }
 
     proptest! {
@@ -152,8 +151,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_turn_whose_request_failed_still_lets_the_next_one_run() {
         let mut lane = Lane::default();
-        let first = lane.next();
-        let mut second = lane.next();
+        let first = lane.take_turn();
+        let mut second = lane.take_turn();
         let task = tokio::spawn(async move {
             let _turn = first;
             panic!("the handler failed");
