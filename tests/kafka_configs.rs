@@ -62,7 +62,9 @@ fn produce_one(
     value: &[u8],
     timestamp: Option<i64>,
 ) -> Result<i64, KafkaError> {
-    let mut record = FutureRecord::<(), [u8]>::to(topic).partition(0).payload(value);
+    let mut record = FutureRecord::<(), [u8]>::to(topic)
+        .partition(0)
+        .payload(value);
     if let Some(timestamp) = timestamp {
         record = record.timestamp(timestamp);
     }
@@ -96,7 +98,10 @@ fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<(Timestamp, Vec<u8
         assert!(std::time::Instant::now() < deadline, "consume {topic}");
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             let message = message.expect("consume");
-            records.push((message.timestamp(), message.payload().unwrap_or_default().to_vec()));
+            records.push((
+                message.timestamp(),
+                message.payload().unwrap_or_default().to_vec(),
+            ));
         }
     }
     records
@@ -106,7 +111,11 @@ fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<(Timestamp, Vec<u8
 fn log_append_time_topics_give_every_record_the_append_time() {
     let playground = Playground::start();
     let bootstrap = playground.bootstrap();
-    create(&bootstrap, "appended", &[("message.timestamp.type", "LogAppendTime")]);
+    create(
+        &bootstrap,
+        "appended",
+        &[("message.timestamp.type", "LogAppendTime")],
+    );
     create(&bootstrap, "created", &[]);
     for codec in ["none", "lz4"] {
         let producer: FutureProducer = kafka::producer_config(&bootstrap)
@@ -153,12 +162,22 @@ fn record_timestamps_outside_the_topics_bounds_are_refused() {
     let producer = kafka::producer(&bootstrap);
     let now = now_ms();
     assert_eq!(
-        produce_error(produce_one(&producer, "bounded", b"old", Some(now - 2 * HOUR))),
+        produce_error(produce_one(
+            &producer,
+            "bounded",
+            b"old",
+            Some(now - 2 * HOUR)
+        )),
         Some(RDKafkaErrorCode::InvalidTimestamp),
         "two hours before the agent's clock"
     );
     assert_eq!(
-        produce_error(produce_one(&producer, "bounded", b"future", Some(now + 2 * HOUR))),
+        produce_error(produce_one(
+            &producer,
+            "bounded",
+            b"future",
+            Some(now + 2 * HOUR)
+        )),
         Some(RDKafkaErrorCode::InvalidTimestamp),
         "two hours after"
     );
@@ -259,8 +278,8 @@ fn configs_weir_cannot_honour_are_refused_and_every_other_is_documented() {
     let playground = Playground::start();
     let bootstrap = playground.bootstrap();
     let admin = kafka::admin(&bootstrap);
-    let refused = NewTopic::new("tiered", 1, TopicReplication::Fixed(1))
-        .set("remote.storage.enable", "true");
+    let refused =
+        NewTopic::new("tiered", 1, TopicReplication::Fixed(1)).set("remote.storage.enable", "true");
     let created = block_on(admin.create_topics([&refused], &options())).expect("CreateTopics");
     assert_eq!(
         created[0],
@@ -309,4 +328,237 @@ fn configs_weir_cannot_honour_are_refused_and_every_other_is_documented() {
         applied, tested,
         "each config documented as applied has a test in this file, and only those"
     );
+}
+
+/// The topic's configs as DescribeConfigs shows them: (name, value, set explicitly).
+fn described(bootstrap: &str, topic: &str) -> Vec<(String, Option<String>, bool)> {
+    let described = block_on(
+        kafka::admin(bootstrap).describe_configs([&ResourceSpecifier::Topic(topic)], &options()),
+    )
+    .expect("DescribeConfigs");
+    let resource = described[0].as_ref().expect("configs");
+    resource
+        .entries
+        .iter()
+        .map(|e| (e.name.clone(), e.value.clone(), !e.is_default))
+        .collect()
+}
+
+fn value(configs: &[(String, Option<String>, bool)], name: &str) -> (Option<String>, bool) {
+    configs
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, v, set)| (v.clone(), *set))
+        .unwrap_or_else(|| panic!("{name} is described"))
+}
+
+/// IncrementalAlterConfigs by hand (librdkafka's Rust wrapper has only AlterConfigs):
+/// `(name, operation, value)` with Kafka's operation codes (0 SET, 1 DELETE, 2 APPEND,
+/// 3 SUBTRACT); returns the resource's (error code, message).
+fn incremental_alter(
+    bootstrap: &str,
+    topic: &str,
+    changes: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let request = IncrementalAlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(topic.to_string()))
+                .with_configs(
+                    changes
+                        .iter()
+                        .map(|(name, op, value)| {
+                            AlterableConfig::default()
+                                .with_name(StrBytes::from_string(name.to_string()))
+                                .with_config_operation(*op)
+                                .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
+                        })
+                        .collect(),
+                ),
+        ]);
+    let response = Connection::open(bootstrap).call(1, &request);
+    let resource = &response.responses[0];
+    (
+        resource.error_code,
+        resource.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+#[test]
+fn incremental_alter_configs_sets_deletes_appends_and_subtracts_and_produce_follows() {
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    create(&bootstrap, "altered", &[("retention.ms", "3600000")]);
+
+    // Four operations in one request, applied together.
+    let (code, message) = incremental_alter(
+        &bootstrap,
+        "altered",
+        &[
+            ("message.timestamp.type", 0, Some("LogAppendTime")),
+            ("retention.ms", 1, None),
+            ("cleanup.policy", 2, Some("compact")),
+            ("max.message.bytes", 0, Some("2000")),
+        ],
+        false,
+    );
+    assert_eq!((code, message), (0, None));
+    let configs = described(&bootstrap, "altered");
+    assert_eq!(
+        value(&configs, "message.timestamp.type"),
+        (Some("LogAppendTime".into()), true)
+    );
+    assert_eq!(
+        value(&configs, "retention.ms"),
+        (Some("604800000".into()), false),
+        "DELETE: back to Kafka's default"
+    );
+    assert_eq!(
+        value(&configs, "cleanup.policy"),
+        (Some("delete,compact".into()), true),
+        "APPEND to the default list"
+    );
+    // The agent's produce path follows the new configs.
+    let producer = kafka::producer(&bootstrap);
+    assert_eq!(
+        produce_error(produce_one(&producer, "altered", &[1; 5_000], None)),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge),
+        "the new max.message.bytes"
+    );
+    produce_one(&producer, "altered", b"stamped", Some(1_000_000)).expect("produce");
+    let consumed = consume(&bootstrap, "altered", 1);
+    assert!(
+        matches!(consumed[0].0, Timestamp::LogAppendTime(t) if t > 1_000_000),
+        "the new message.timestamp.type: {:?}",
+        consumed[0].0
+    );
+
+    let (code, _) = incremental_alter(
+        &bootstrap,
+        "altered",
+        &[("cleanup.policy", 3, Some("delete"))],
+        false,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        value(&described(&bootstrap, "altered"), "cleanup.policy"),
+        (Some("compact".into()), true),
+        "SUBTRACT"
+    );
+
+    // Refused, naming the offending config; nothing of the request applied.
+    for (changes, wanted, words) in [
+        (
+            vec![
+                ("segment.ms", 0, Some("60000")),
+                ("retention.ms", 0, Some("soon")),
+            ],
+            40,
+            "retention.ms",
+        ),
+        (vec![("no.such.config", 0, Some("1"))], 40, "no.such.config"),
+        (vec![("retention.ms", 2, Some("1"))], 40, "retention.ms"),
+        (
+            vec![("remote.storage.enable", 0, Some("true"))],
+            40,
+            "Weir does not support",
+        ),
+        (
+            vec![("segment.ms", 0, Some("1")), ("segment.ms", 1, None)],
+            42,
+            "duplicate",
+        ),
+    ] {
+        let (code, message) = incremental_alter(&bootstrap, "altered", &changes, false);
+        assert_eq!(code, wanted, "{changes:?}: {message:?}");
+        let message = message.unwrap_or_default();
+        assert!(message.contains(words), "{changes:?}: {message}");
+    }
+    assert_eq!(
+        value(&described(&bootstrap, "altered"), "segment.ms"),
+        (Some("604800000".into()), false),
+        "a refused request changes nothing"
+    );
+    let (code, _) = incremental_alter(&bootstrap, "altered", &[("segment.ms", 0, Some("1"))], true);
+    assert_eq!(code, 0, "validate_only accepts a valid change");
+    assert_eq!(
+        value(&described(&bootstrap, "altered"), "segment.ms"),
+        (Some("604800000".into()), false),
+        "and applies nothing"
+    );
+    let (code, _) = incremental_alter(
+        &bootstrap,
+        "missing",
+        &[("segment.ms", 0, Some("1"))],
+        false,
+    );
+    assert_eq!(code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+}
+
+#[test]
+fn alter_configs_through_librdkafka_replaces_the_topics_configs() {
+    use rdkafka::admin::AlterConfig;
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    create(
+        &bootstrap,
+        "replaced",
+        &[("retention.ms", "3600000"), ("segment.ms", "60000")],
+    );
+    let admin = kafka::admin(&bootstrap);
+    let change = AlterConfig::new(ResourceSpecifier::Topic("replaced"))
+        .set("retention.ms", "7200000")
+        .set("max.message.bytes", "5000");
+    let results = block_on(admin.alter_configs([&change], &options())).expect("AlterConfigs");
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let configs = described(&bootstrap, "replaced");
+    assert_eq!(
+        value(&configs, "retention.ms"),
+        (Some("7200000".into()), true)
+    );
+    assert_eq!(
+        value(&configs, "max.message.bytes"),
+        (Some("5000".into()), true)
+    );
+    assert_eq!(
+        value(&configs, "segment.ms"),
+        (Some("604800000".into()), false),
+        "a config the request does not name goes back to its default"
+    );
+
+    // rdkafka 0.39's wrapper reports every resource of an AlterConfigs as altered (it
+    // reads no per-resource error), so the refusal is read from the protocol itself.
+    let bad = AlterConfig::new(ResourceSpecifier::Topic("replaced")).set("retention.ms", "soon");
+    block_on(admin.alter_configs([&bad], &options())).expect("AlterConfigs");
+    assert_eq!(
+        value(&described(&bootstrap, "replaced"), "retention.ms"),
+        (Some("7200000".into()), true),
+        "an invalid value changes nothing"
+    );
+    use kafka_protocol::messages::AlterConfigsRequest;
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let response = Connection::open(&bootstrap).call(
+        2,
+        &AlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("replaced"))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("retention.ms"))
+                        .with_value(Some(StrBytes::from_static_str("soon"))),
+                ]),
+        ]),
+    );
+    let resource = &response.responses[0];
+    assert_eq!(resource.error_code, 40, "INVALID_CONFIG");
+    let message = resource.error_message.as_deref().unwrap_or_default();
+    assert!(message.contains("retention.ms"), "{message}");
 }

@@ -14,6 +14,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
@@ -67,6 +69,13 @@ mod tests {
             ApiKey::CreateTopics => pair!(CreateTopicsRequest, CreateTopicsResponse),
             ApiKey::DeleteTopics => pair!(DeleteTopicsRequest, DeleteTopicsResponse),
             ApiKey::DescribeConfigs => pair!(DescribeConfigsRequest, DescribeConfigsResponse),
+            ApiKey::AlterConfigs => pair!(AlterConfigsRequest, AlterConfigsResponse),
+            ApiKey::IncrementalAlterConfigs => {
+                pair!(
+                    IncrementalAlterConfigsRequest,
+                    IncrementalAlterConfigsResponse
+                )
+            }
             ApiKey::CreatePartitions => pair!(CreatePartitionsRequest, CreatePartitionsResponse),
             ApiKey::DescribeCluster => pair!(DescribeClusterRequest, DescribeClusterResponse),
             ApiKey::InitProducerId => pair!(InitProducerIdRequest, InitProducerIdResponse),

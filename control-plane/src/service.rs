@@ -17,7 +17,8 @@ use crate::proto::{self, ErrorCode};
 use crate::registry::{self, RegistryConfig};
 use crate::sequencer::{BatchRef, ObjectCommit, SequencerHandle};
 use crate::store::Store;
-use crate::topics::{self, Topic, TopicOutcome, TopicRef, TopicSpec};
+use crate::topic_config::ConfigOp;
+use crate::topics::{self, ConfigChanges, Topic, TopicOutcome, TopicRef, TopicSpec};
 use crate::watch::{WatermarkHub, WatermarkUpdate};
 
 /// One value serving every service.
@@ -158,6 +159,45 @@ impl proto::topics_server::Topics for ControlPlaneService {
                 .into_iter()
                 .zip(outcomes)
                 .map(|((name, _), outcome)| topic_result(name, outcome))
+                .collect(),
+        }))
+    }
+
+    async fn alter_topic_configs(
+        &self,
+        request: Request<proto::AlterTopicConfigsRequest>,
+    ) -> Result<Response<proto::AlterTopicConfigsResponse>, Status> {
+        let request = request.into_inner();
+        let mut topics = Vec::with_capacity(request.topics.len());
+        for topic in request.topics {
+            let mut changes = Vec::with_capacity(topic.changes.len());
+            for change in topic.changes {
+                let op = match proto::ConfigOperation::try_from(change.operation) {
+                    Ok(proto::ConfigOperation::ConfigSet) => ConfigOp::Set(change.value),
+                    Ok(proto::ConfigOperation::ConfigDelete) => ConfigOp::Delete,
+                    Ok(proto::ConfigOperation::ConfigAppend) => ConfigOp::Append(change.value),
+                    Ok(proto::ConfigOperation::ConfigSubtract) => ConfigOp::Subtract(change.value),
+                    Err(_) => {
+                        return Err(Status::invalid_argument(format!(
+                            "unknown config operation {} for {}",
+                            change.operation, change.name
+                        )));
+                    }
+                };
+                changes.push((change.name, op));
+            }
+            topics.push(ConfigChanges {
+                name: topic.name,
+                changes,
+                replace: topic.replace,
+            });
+        }
+        let outcomes = topics::alter_configs(&self.store, &topics, request.validate_only).await?;
+        Ok(Response::new(proto::AlterTopicConfigsResponse {
+            results: topics
+                .into_iter()
+                .zip(outcomes)
+                .map(|(topic, outcome)| topic_result(topic.name, outcome))
                 .collect(),
         }))
     }

@@ -62,6 +62,8 @@ const fn config(
     }
 }
 
+use std::collections::BTreeMap;
+
 use ConfigType::*;
 use Standing::*;
 
@@ -284,6 +286,118 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// One change to a topic's configs (IncrementalAlterConfigs' operations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set(String),
+    /// Back to the default: the topic no longer sets it.
+    Delete,
+    /// Adds values to a list config's (for example `cleanup.policy`).
+    Append(String),
+    /// Removes values from a list config's.
+    Subtract(String),
+}
+
+/// Why a set of config changes was refused: the error is INVALID_REQUEST when
+/// `malformed` (the same config twice), else INVALID_CONFIG.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeError {
+    pub malformed: bool,
+    pub message: String,
+}
+
+/// The configs a topic sets after `changes`: applied one by one to `current` (Kafka's
+/// IncrementalAlterConfigs), or with `replace`, the `Set`s alone become the whole set
+/// (Kafka's AlterConfigs: what is not named goes back to its default). Every resulting
+/// value is validated as at creation.
+pub fn apply_changes(
+    current: &BTreeMap<String, String>,
+    changes: &[(String, ConfigOp)],
+    replace: bool,
+) -> Result<BTreeMap<String, String>, ChangeError> {
+    let invalid = |message: String| ChangeError {
+        malformed: false,
+        message,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, _) in changes {
+        if !seen.insert(name.as_str()) {
+            return Err(ChangeError {
+                malformed: true,
+                message: format!("Error due to duplicate config keys: {name}"),
+            });
+        }
+    }
+    let mut configs = if replace {
+        BTreeMap::new()
+    } else {
+        current.clone()
+    };
+    for (name, op) in changes {
+        let list = |name: &str| match lookup(name) {
+            Some(TopicConfig {
+                kind: ListOf(_), ..
+            }) => Ok(()),
+            Some(_) => Err(invalid(format!(
+                "Config value append or subtract is not allowed for config key: {name}: it is not a list"
+            ))),
+            None => validate(name, "").map_err(invalid),
+        };
+        let values = |configs: &BTreeMap<String, String>| -> Vec<String> {
+            let value = configs
+                .get(name)
+                .map(String::as_str)
+                .or_else(|| lookup(name).map(|c| c.default))
+                .unwrap_or_default();
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        match op {
+            ConfigOp::Set(value) => {
+                validate(name, value).map_err(invalid)?;
+                configs.insert(name.clone(), value.clone());
+            }
+            ConfigOp::Delete if replace => {}
+            ConfigOp::Delete => {
+                // Deleting a config the topic does not set, or one Weir does not know,
+                // changes nothing, as in Kafka; a refused one is still refused.
+                if REFUSED.iter().any(|(refused, _)| refused == name) {
+                    validate(name, "").map_err(invalid)?;
+                }
+                configs.remove(name);
+            }
+            ConfigOp::Append(add) => {
+                list(name)?;
+                let mut items = values(&configs);
+                for item in add.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                    if !items.iter().any(|i| i == item) {
+                        items.push(item.to_string());
+                    }
+                }
+                let value = items.join(",");
+                validate(name, &value).map_err(invalid)?;
+                configs.insert(name.clone(), value);
+            }
+            ConfigOp::Subtract(remove) => {
+                list(name)?;
+                let remove: Vec<&str> = remove.split(',').map(str::trim).collect();
+                let value = values(&configs)
+                    .into_iter()
+                    .filter(|i| !remove.contains(&i.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                validate(name, &value).map_err(invalid)?;
+                configs.insert(name.clone(), value);
+            }
+        }
+    }
+    Ok(configs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,10 +463,96 @@ mod tests {
         assert_eq!(documented("Refused"), refused);
     }
 
+    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn change(name: &str, op: ConfigOp) -> (String, ConfigOp) {
+        (name.to_string(), op)
+    }
+
+    #[test]
+    fn incremental_changes_set_delete_append_and_subtract() {
+        let current = configs(&[("retention.ms", "1000"), ("max.message.bytes", "2000")]);
+        let after = apply_changes(
+            &current,
+            &[
+                change("retention.ms", ConfigOp::Set("5000".into())),
+                change("max.message.bytes", ConfigOp::Delete),
+                change("cleanup.policy", ConfigOp::Append("compact".into())),
+                change("segment.ms", ConfigOp::Delete),
+            ],
+            false,
+        )
+        .expect("valid changes");
+        assert_eq!(
+            after,
+            configs(&[
+                ("cleanup.policy", "delete,compact"),
+                ("retention.ms", "5000")
+            ]),
+            "append starts from the default (delete); deleting an unset config is no change"
+        );
+        let after = apply_changes(
+            &after,
+            &[change(
+                "cleanup.policy",
+                ConfigOp::Subtract("delete".into()),
+            )],
+            false,
+        )
+        .expect("valid");
+        assert_eq!(after["cleanup.policy"], "compact");
+    }
+
+    #[test]
+    fn a_replacing_change_keeps_only_what_it_sets() {
+        let current = configs(&[("retention.ms", "1000"), ("max.message.bytes", "2000")]);
+        let after = apply_changes(
+            &current,
+            &[change("segment.ms", ConfigOp::Set("60000".into()))],
+            true,
+        )
+        .expect("valid");
+        assert_eq!(after, configs(&[("segment.ms", "60000")]));
+    }
+
+    #[test]
+    fn bad_changes_are_refused_naming_the_config() {
+        let current = BTreeMap::new();
+        let refused = |changes: &[(String, ConfigOp)]| {
+            apply_changes(&current, changes, false).expect_err("refused")
+        };
+        let e = refused(&[change("retention.ms", ConfigOp::Set("soon".into()))]);
+        assert!(!e.malformed && e.message.contains("retention.ms"), "{e:?}");
+        let e = refused(&[change("no.such.config", ConfigOp::Set("1".into()))]);
+        assert!(e.message.contains("no.such.config"), "{e:?}");
+        let e = refused(&[change("retention.ms", ConfigOp::Append("5".into()))]);
+        assert!(e.message.contains("not a list"), "{e:?}");
+        let e = refused(&[change("cleanup.policy", ConfigOp::Append("forever".into()))]);
+        assert!(e.message.contains("cleanup.policy"), "{e:?}");
+        let e = refused(&[change(
+            "remote.storage.enable",
+            ConfigOp::Set("true".into()),
+        )]);
+        assert!(e.message.contains("Weir does not support"), "{e:?}");
+        let e = refused(&[
+            change("retention.ms", ConfigOp::Set("1".into())),
+            change("retention.ms", ConfigOp::Delete),
+        ]);
+        assert!(e.malformed && e.message.contains("duplicate"), "{e:?}");
+    }
+
     #[test]
     fn configs_weir_cannot_honour_are_refused_saying_why() {
         let err = validate("remote.storage.enable", "true").expect_err("refused");
-        assert!(err.contains("Weir does not support topic config remote.storage.enable"), "{err}");
+        assert!(
+            err.contains("Weir does not support topic config remote.storage.enable"),
+            "{err}"
+        );
         assert!(err.contains("object storage"), "{err}");
         assert!(REFUSED.iter().all(|(name, _)| lookup(name).is_none()));
     }

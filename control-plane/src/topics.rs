@@ -1,4 +1,4 @@
-//! Topic administration: create, delete, list, describe, add partitions.
+//! Topic administration: create, delete, list, describe, add partitions, alter configs.
 //!
 //! Partition state is created lazily by the first commit to a partition, so creating a
 //! topic costs two keys however many partitions it has.
@@ -310,6 +310,66 @@ pub async fn create_partitions(
                     tx.set(&key, &keyspace::encode(&record));
                 }
                 Ok(Ok(topic))
+            })
+            .await?;
+        results.push(outcome);
+    }
+    Ok(results)
+}
+
+/// One topic's config changes.
+#[derive(Clone, Debug)]
+pub struct ConfigChanges {
+    pub name: String,
+    pub changes: Vec<(String, topic_config::ConfigOp)>,
+    /// Kafka's AlterConfigs: the set configs become the whole set.
+    pub replace: bool,
+}
+
+/// Alters topics' configs, each topic in its own transaction: all of its changes or none.
+pub async fn alter_configs(
+    store: &Store,
+    topics: &[ConfigChanges],
+    validate_only: bool,
+) -> Result<Vec<TopicOutcome>> {
+    let mut results = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let outcome = store
+            .db
+            .run(|tx| async move {
+                let Some(id) = topic_id_by_name(&tx, &store.ks, &topic.name).await? else {
+                    return Ok::<_, Error>(Err(ItemError::new(
+                        ErrorCode::UnknownTopic,
+                        format!("Topic {} does not exist", topic.name),
+                    )));
+                };
+                let key = store.ks.topic(id);
+                let Some(mut record) = topic_by_id(&tx, &store.ks, id).await? else {
+                    return Err(MetadataError::corrupt(
+                        &key,
+                        "topic name points at a missing topic",
+                    )
+                    .into());
+                };
+                let current: BTreeMap<String, String> =
+                    record.configs.clone().into_iter().collect();
+                let configs =
+                    match topic_config::apply_changes(&current, &topic.changes, topic.replace) {
+                        Ok(configs) => configs,
+                        Err(e) => {
+                            let code = if e.malformed {
+                                ErrorCode::InvalidRequest
+                            } else {
+                                ErrorCode::InvalidConfig
+                            };
+                            return Ok(Err(ItemError::new(code, e.message)));
+                        }
+                    };
+                record.configs = configs.into_iter().collect();
+                if !validate_only {
+                    tx.set(&key, &keyspace::encode(&record));
+                }
+                Ok(Ok(Topic::from_record(record, &key)?))
             })
             .await?;
         results.push(outcome);

@@ -1,15 +1,24 @@
-//! DescribeConfigs: a topic's effective configs (what was set, else Kafka's defaults),
-//! which clients and tools read before they produce or compact.
+//! Topic configs: DescribeConfigs (what was set, else Kafka's defaults), which clients
+//! and tools read before they produce or compact; IncrementalAlterConfigs and
+//! AlterConfigs, which the control plane applies and validates as at creation
+//! (docs/topic-configs.md). This agent sees a change at once; the others within their
+//! topic cache's few seconds.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
-use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use weir_control_plane::proto::{self, ConfigOperation, ErrorCode};
 use weir_control_plane::topic_config::{ConfigType, TOPIC_CONFIGS};
 
 use super::str_bytes;
 use crate::context::Context;
+use crate::topics::TopicInfo;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -82,4 +91,190 @@ pub async fn describe(ctx: &Context, request: DescribeConfigsRequest) -> Describ
         results.push(result);
     }
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// One resource's changes, whichever API they came in.
+struct Alteration {
+    resource_type: i8,
+    resource_name: StrBytes,
+    /// (name, operation, value)
+    changes: Vec<(String, ConfigOperation, String)>,
+}
+
+/// One resource's answer: (resource type, name, error code, message).
+type Altered = (i8, StrBytes, i16, Option<StrBytes>);
+
+pub async fn incremental_alter(
+    ctx: &Context,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+    let mut alterations = Vec::with_capacity(request.resources.len());
+    let mut refused = Vec::new();
+    for (i, resource) in request.resources.into_iter().enumerate() {
+        let mut changes = Vec::with_capacity(resource.configs.len());
+        for config in resource.configs {
+            let operation = match config.config_operation {
+                0 => ConfigOperation::ConfigSet,
+                1 => ConfigOperation::ConfigDelete,
+                2 => ConfigOperation::ConfigAppend,
+                3 => ConfigOperation::ConfigSubtract,
+                other => {
+                    refused.push((
+                        i,
+                        format!(
+                            "unknown config operation {other} for {}",
+                            config.name.as_str()
+                        ),
+                    ));
+                    ConfigOperation::ConfigSet
+                }
+            };
+            let value = config.value.map(|v| v.to_string()).unwrap_or_default();
+            changes.push((config.name.to_string(), operation, value));
+        }
+        alterations.push(Alteration {
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+            changes,
+        });
+    }
+    let results = alter(ctx, alterations, false, request.validate_only, &refused).await;
+    IncrementalAlterConfigsResponse::default().with_responses(
+        results
+            .into_iter()
+            .map(
+                |(resource_type, resource_name, error_code, error_message)| {
+                    AlterConfigsResourceResponse::default()
+                        .with_resource_type(resource_type)
+                        .with_resource_name(resource_name)
+                        .with_error_code(error_code)
+                        .with_error_message(error_message)
+                },
+            )
+            .collect(),
+    )
+}
+
+/// AlterConfigs: each resource's configs become exactly those given, the rest back to
+/// their defaults.
+pub async fn alter_replacing(ctx: &Context, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+    let alterations = request
+        .resources
+        .into_iter()
+        .map(|resource| Alteration {
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+            changes: resource
+                .configs
+                .into_iter()
+                .map(|c| {
+                    let value = c.value.map(|v| v.to_string()).unwrap_or_default();
+                    (c.name.to_string(), ConfigOperation::ConfigSet, value)
+                })
+                .collect(),
+        })
+        .collect();
+    let results = alter(ctx, alterations, true, request.validate_only, &[]).await;
+    AlterConfigsResponse::default().with_responses(
+        results
+            .into_iter()
+            .map(
+                |(resource_type, resource_name, error_code, error_message)| {
+                    AlterConfigsResourceResponse::default()
+                        .with_resource_type(resource_type)
+                        .with_resource_name(resource_name)
+                        .with_error_code(error_code)
+                        .with_error_message(error_message)
+                },
+            )
+            .collect(),
+    )
+}
+
+/// Sends each topic's changes to the control plane; `refused` are (resource index,
+/// message) pairs already known to be malformed.
+async fn alter(
+    ctx: &Context,
+    alterations: Vec<Alteration>,
+    replace: bool,
+    validate_only: bool,
+    refused: &[(usize, String)],
+) -> Vec<Altered> {
+    let mut results = Vec::with_capacity(alterations.len());
+    for (i, alteration) in alterations.into_iter().enumerate() {
+        let Alteration {
+            resource_type,
+            resource_name,
+            changes,
+        } = alteration;
+        let failed = |error: ResponseError, message: String| {
+            (
+                resource_type,
+                resource_name.clone(),
+                error.code(),
+                Some(str_bytes(message)),
+            )
+        };
+        if let Some((_, message)) = refused.iter().find(|(at, _)| *at == i) {
+            results.push(failed(ResponseError::InvalidRequest, message.clone()));
+            continue;
+        }
+        match resource_type {
+            TOPIC => {}
+            BROKER | BROKER_LOGGER => {
+                results.push(failed(
+                    ResponseError::InvalidRequest,
+                    "Weir agents have no broker configs to alter; topic configs can be altered"
+                        .to_string(),
+                ));
+                continue;
+            }
+            other => {
+                results.push(failed(
+                    ResponseError::InvalidRequest,
+                    format!("unknown config resource type {other}"),
+                ));
+                continue;
+            }
+        }
+        let call = proto::AlterTopicConfigsRequest {
+            topics: vec![proto::TopicConfigChanges {
+                name: resource_name.to_string(),
+                changes: changes
+                    .into_iter()
+                    .map(|(name, operation, value)| proto::ConfigChange {
+                        name,
+                        operation: operation as i32,
+                        value,
+                    })
+                    .collect(),
+                replace,
+            }],
+            validate_only,
+        };
+        let outcome = ctx.control.topics.clone().alter_topic_configs(call).await;
+        let result = match outcome.map(|r| r.into_inner().results.pop()) {
+            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
+                if !validate_only
+                    && let Some(topic) = result.topic.and_then(TopicInfo::from_message)
+                {
+                    ctx.topics.remember(topic);
+                }
+                (resource_type, resource_name, 0, None)
+            }
+            Ok(Some(result)) => failed(super::topics::kafka_error(result.error), result.message),
+            Ok(None) => failed(ResponseError::UnknownServerError, String::new()),
+            Err(status) => {
+                tracing::warn!(error = %status, "alter topic configs");
+                failed(
+                    ResponseError::RequestTimedOut,
+                    format!("control plane: {status}"),
+                )
+            }
+        };
+        results.push(result);
+    }
+    results
 }

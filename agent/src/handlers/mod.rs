@@ -58,6 +58,8 @@ pub async fn dispatch(
         RequestKind::DeleteTopics(r) => topics::delete(ctx, version, r).await.into(),
         RequestKind::CreatePartitions(r) => topics::create_partitions(ctx, r).await.into(),
         RequestKind::DescribeConfigs(r) => configs::describe(ctx, r).await.into(),
+        RequestKind::IncrementalAlterConfigs(r) => configs::incremental_alter(ctx, r).await.into(),
+        RequestKind::AlterConfigs(r) => configs::alter_replacing(ctx, r).await.into(),
         RequestKind::DescribeCluster(_) => describe_cluster::handle(ctx, client_id).await.into(),
         RequestKind::InitProducerId(r) => init_producer_id::handle(ctx, r).await.into(),
         RequestKind::FindCoordinator(r) => groups::find_coordinator(ctx, caller, version, r)
