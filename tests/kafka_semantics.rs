@@ -343,3 +343,55 @@ fn librdkafka_with_a_small_fetch_max_bytes_reads_every_large_record() {
         );
     }
 }
+
+/// ListOffsets v7's MAX_TIMESTAMP (-3): the offset and timestamp of the first record
+/// holding the partition's largest timestamp, as Kafka answers it; an empty partition
+/// answers -1 for both.
+#[test]
+fn list_offsets_max_timestamp_finds_the_first_record_with_the_largest_timestamp() {
+    use kafka_protocol::messages::ListOffsetsRequest;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    kafka::create_topic(&bootstrap, "stamped", 2);
+    let producer = kafka::producer(&bootstrap);
+    // Separate sends, so the largest timestamp appears in two batches, and twice in the
+    // first of them.
+    for timestamps in [&[5_000, 9_000, 7_000, 9_000][..], &[9_000, 8_000]] {
+        let records: Vec<Record> = timestamps
+            .iter()
+            .map(|&ts| Record {
+                timestamp: Some(ts),
+                ..Record::new("k", format!("at {ts}"))
+            })
+            .collect();
+        for outcome in kafka::produce(&producer, "stamped", Some(0), &records) {
+            outcome.expect("delivered");
+        }
+    }
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(topic_name("stamped"))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-3),
+                    ListOffsetsPartition::default()
+                        .with_partition_index(1)
+                        .with_timestamp(-3),
+                ]),
+        ]);
+    let response = Connection::open(&bootstrap).call(8, &request);
+    let answers: Vec<(i16, i64, i64)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.error_code, p.offset, p.timestamp))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(0, 1, 9_000), (0, -1, -1)],
+        "partition 0: the first record at 9000 is offset 1; partition 1 is empty"
+    );
+}

@@ -44,6 +44,9 @@ pub enum OffsetSpec {
     Latest,
     /// The first offset of the first batch whose max timestamp is at least this.
     Timestamp(i64),
+    /// The first batch holding the partition's largest timestamp (ListOffsets'
+    /// MAX_TIMESTAMP).
+    MaxTimestamp,
 }
 
 /// An offset query's answer.
@@ -209,10 +212,19 @@ async fn list_offset(
     let timestamp = match spec {
         OffsetSpec::Earliest => return Ok(Ok(answer(Some(marks.log_start_offset), None))),
         OffsetSpec::Latest => return Ok(Ok(answer(Some(marks.high_watermark), None))),
-        OffsetSpec::Timestamp(ts) => ts,
+        OffsetSpec::Timestamp(ts) => Some(ts),
+        OffsetSpec::MaxTimestamp => None,
     };
     let ks = &store.ks;
-    let range: RangeOption = ks.time_from(topic, partition, timestamp).limit(1);
+    // The time index holds the entries that raised the partition's largest timestamp:
+    // the first at or past a timestamp, or the last of all for the largest.
+    let range: RangeOption = match timestamp {
+        Some(timestamp) => ks.time_from(topic, partition, timestamp).limit(1),
+        None => ks
+            .time_from(topic, partition, i64::MIN)
+            .limit(1)
+            .reverse(true),
+    };
     let Some(time) = tx.get_range(&range).await?.into_iter().next() else {
         return Ok(Ok(answer(None, None)));
     };

@@ -400,6 +400,7 @@ impl proto::index_server::Index for ControlPlaneService {
                     Some(Spec::Earliest(_)) => OffsetSpec::Earliest,
                     Some(Spec::Latest(_)) => OffsetSpec::Latest,
                     Some(Spec::Timestamp(ts)) => OffsetSpec::Timestamp(ts),
+                    Some(Spec::MaxTimestamp(_)) => OffsetSpec::MaxTimestamp,
                     None => {
                         return Err(ItemError::new(
                             ErrorCode::InvalidRequest,

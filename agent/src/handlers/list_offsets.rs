@@ -1,5 +1,6 @@
-//! ListOffsets: earliest, latest, and by timestamp — the control plane finds the index
-//! entry, the agent finds the exact record inside it.
+//! ListOffsets: earliest, latest, by timestamp and the largest timestamp (v7's
+//! MAX_TIMESTAMP) — the control plane finds the index entry, the agent finds the exact
+//! record inside it.
 
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
@@ -81,7 +82,7 @@ async fn lookup(
     let spec = match timestamp {
         LATEST | LATEST_TIERED => Spec::Latest(true),
         EARLIEST | EARLIEST_LOCAL => Spec::Earliest(true),
-        MAX_TIMESTAMP => return Err(ResponseError::UnsupportedVersion),
+        MAX_TIMESTAMP => Spec::MaxTimestamp(true),
         ts if ts >= 0 => Spec::Timestamp(ts),
         _ => return Err(ResponseError::InvalidRequest),
     };
@@ -121,7 +122,13 @@ async fn lookup(
             tracing::warn!(error = %e, "read batches for a timestamp lookup");
             ResponseError::KafkaStorageError
         })?;
-    match batch::first_record_at_or_after(&bytes, timestamp) {
+    // For the largest timestamp, the first record that carries it.
+    let target = if timestamp == MAX_TIMESTAMP {
+        entry.max_timestamp
+    } else {
+        timestamp
+    };
+    match batch::first_record_at_or_after(&bytes, target) {
         Ok(Some((offset, ts))) => Ok((offset, ts)),
         Ok(None) => Ok((answer.offset, entry.max_timestamp)),
         Err(e) => {
