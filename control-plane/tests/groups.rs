@@ -326,15 +326,39 @@ async fn wrong_members_generations_and_protocols_get_kafkas_errors_and_change_no
         code(answer.topics[0].partitions[0].error),
         ErrorCode::UnknownTopic
     );
-    let answer = groups
-        .commit_offsets(commit("t", -1, ""))
-        .await
-        .expect("commit");
-    assert_eq!(
-        code(answer.error),
-        ErrorCode::IllegalGeneration,
-        "a commit from outside an active group is refused"
-    );
+    // Kafka's rules for a classic group, each refusal leaving the offsets as they were.
+    for (generation, member, wanted, why) in [
+        (
+            -1,
+            "",
+            ErrorCode::UnknownMemberId,
+            "a commit from outside an active group names no member of it",
+        ),
+        (
+            -1,
+            a.as_str(),
+            ErrorCode::IllegalGeneration,
+            "a member without its generation",
+        ),
+        (
+            generation - 1,
+            a.as_str(),
+            ErrorCode::IllegalGeneration,
+            "a member at a fenced generation",
+        ),
+        (
+            generation,
+            "nobody",
+            ErrorCode::UnknownMemberId,
+            "a stranger at the current generation",
+        ),
+    ] {
+        let answer = groups
+            .commit_offsets(commit("t", generation, member))
+            .await
+            .expect("commit");
+        assert_eq!(code(answer.error), wanted, "{why}");
+    }
 
     // The group is as it was: the member heartbeats, and nothing was committed.
     assert_eq!(

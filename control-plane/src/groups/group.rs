@@ -937,7 +937,11 @@ impl Group {
     // ---- Offsets ----
 
     /// Whether a member (or, with generation -1 and no member, a client outside the
-    /// group) may commit offsets now.
+    /// group) may commit offsets now. Kafka's rules for a classic group, in its order:
+    /// a deleted group is gone; a commit outside group management (generation -1) is
+    /// taken only while the group is empty, else it names no member; a member must be
+    /// known and at the current generation; none commits while the group completes a
+    /// rebalance (the members have their new generation but not yet their partitions).
     pub(super) fn check_commit(
         &self,
         member_id: &str,
@@ -959,9 +963,9 @@ impl Group {
                 "the member has not finished joining",
             ));
         }
-        if generation < 0 {
+        if generation < 0 && member_id.is_empty() && instance_id.is_none() {
             return Err(ItemError::new(
-                ErrorCode::IllegalGeneration,
+                ErrorCode::UnknownMemberId,
                 format!(
                     "group {:?} has active members: commit as one of them, with its generation",
                     self.id
