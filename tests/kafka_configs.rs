@@ -26,7 +26,11 @@ use support::protocol::Connection;
 /// The configs this file shows applied with Kafka's meaning: docs/topic-configs.md's
 /// "Applied" table must name exactly these.
 const APPLIED_AND_TESTED: &[&str] = &[
+    "compression.gzip.level",
+    "compression.lz4.level",
     "compression.type",
+    "compression.zstd.level",
+    "max.decompressed.message.bytes",
     "max.message.bytes",
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
@@ -271,6 +275,141 @@ fn a_topic_with_a_compression_type_stores_batches_in_its_codec() {
         .map(|(_, v)| v)
         .collect();
     assert_eq!(read, sent, "the records read back are the ones produced");
+}
+
+/// The length of each batch stored in partition 0 of `topic`, read with a raw Fetch.
+fn stored_sizes(bootstrap: &str, topic: &str) -> Vec<usize> {
+    let response = Connection::open(bootstrap).call(
+        12,
+        &FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(0)
+                            .with_partition_max_bytes(1 << 20),
+                    ]),
+            ]),
+    );
+    let records = response.responses[0].partitions[0]
+        .records
+        .clone()
+        .unwrap_or_default();
+    let mut sizes = Vec::new();
+    let mut at = 0;
+    while at + 12 <= records.len() {
+        let length = i32::from_be_bytes(records[at + 8..at + 12].try_into().expect("4 bytes"));
+        sizes.push(12 + length as usize);
+        at += 12 + length as usize;
+    }
+    sizes
+}
+
+/// Text that compresses, but better with more effort: words from a small vocabulary in
+/// a fixed pseudo-random order.
+fn compressible(len: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "alder", "birch", "cedar", "dogwood", "elm", "fir", "ginkgo", "hazel", "ironwood",
+        "juniper", "kapok", "larch", "maple", "nutmeg", "oak", "pine",
+    ];
+    let mut state: u32 = 12345;
+    let mut text = Vec::with_capacity(len + 16);
+    while text.len() < len {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        text.extend_from_slice(WORDS[(state >> 16) as usize % WORDS.len()].as_bytes());
+        text.push(b' ');
+    }
+    text.truncate(len);
+    text
+}
+
+/// A topic's `compression.<codec>.level` is the level Weir recompresses with: the same
+/// uncompressed record is stored smaller in a topic at the codec's highest level than
+/// at its lowest, and both read back as sent.
+#[test]
+fn compression_levels_set_how_hard_recompression_works() {
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    let value = compressible(200_000);
+    let producer = kafka::producer(&bootstrap);
+    for (codec, low, high) in [("gzip", "1", "9"), ("lz4", "1", "17"), ("zstd", "1", "19")] {
+        let level = format!("compression.{codec}.level");
+        let mut sizes = Vec::new();
+        for l in [low, high] {
+            let topic = format!("{codec}-at-{l}");
+            create(
+                &bootstrap,
+                &topic,
+                &[("compression.type", codec), (&level, l)],
+            );
+            produce_one(&producer, &topic, &value, None).expect("produce");
+            let stored = stored_sizes(&bootstrap, &topic);
+            assert_eq!(stored.len(), 1, "{topic}");
+            sizes.push(stored[0]);
+            assert_eq!(
+                consume(&bootstrap, &topic, 1)[0].1,
+                value,
+                "{topic} reads back"
+            );
+        }
+        assert!(
+            sizes[1] < sizes[0],
+            "{codec}: level {high} stores {} bytes, level {low} {}",
+            sizes[1],
+            sizes[0]
+        );
+    }
+    let bad = NewTopic::new("bad-level", 1, TopicReplication::Fixed(1))
+        .set("compression.zstd.level", "23");
+    let created =
+        block_on(kafka::admin(&bootstrap).create_topics([&bad], &options())).expect("CreateTopics");
+    assert_eq!(
+        created[0],
+        Err(("bad-level".to_string(), RDKafkaErrorCode::InvalidConfig)),
+        "a level past the codec's range is refused"
+    );
+}
+
+/// `max.decompressed.message.bytes` bounds a compressed record once inflated, and only a
+/// compressed one (Kafka answers INVALID_RECORD).
+#[test]
+fn a_compressed_record_over_max_decompressed_message_bytes_is_refused() {
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    create(
+        &bootstrap,
+        "inflated",
+        &[("max.decompressed.message.bytes", "512")],
+    );
+    let gzip: FutureProducer = kafka::producer_config(&bootstrap)
+        .set("compression.codec", "gzip")
+        .create()
+        .expect("producer");
+    assert_eq!(
+        produce_error(produce_one(&gzip, "inflated", &[b'z'; 4_096], None)),
+        Some(RDKafkaErrorCode::InvalidRecord),
+        "a gzip record of 4 KB inflated"
+    );
+    assert_eq!(
+        produce_error(produce_one(&gzip, "inflated", &[b'z'; 64], None)),
+        None,
+        "a small compressed record"
+    );
+    let plain = kafka::producer(&bootstrap);
+    assert_eq!(
+        produce_error(produce_one(&plain, "inflated", &[b'z'; 4_096], None)),
+        None,
+        "an uncompressed record of the same size"
+    );
+    let read: Vec<usize> = consume(&bootstrap, "inflated", 2)
+        .into_iter()
+        .map(|(_, v)| v.len())
+        .collect();
+    assert_eq!(read, vec![64, 4_096]);
 }
 
 #[test]

@@ -222,6 +222,9 @@ pub struct ValidBatch {
     pub bytes: Bytes,
     /// The earliest timestamp of its records (the header carries only the latest).
     pub min_timestamp: i64,
+    /// The length of its largest record, inflated (a topic's
+    /// `max.decompressed.message.bytes` bounds it in a compressed batch).
+    pub largest_record: usize,
 }
 
 /// Shows the header and the length, never the records: payloads stay out of logs.
@@ -231,6 +234,7 @@ impl fmt::Debug for ValidBatch {
             .field("header", &self.header)
             .field("len", &self.bytes.len())
             .field("min_timestamp", &self.min_timestamp)
+            .field("largest_record", &self.largest_record)
             .finish()
     }
 }
@@ -250,13 +254,14 @@ pub fn split(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<ValidBatch>,
     let mut batches = Vec::new();
     let mut at = 0;
     while at < records.len() {
-        let (header, min_timestamp) =
+        let (header, walked) =
             validate_within(&records[at..], max_batch_bytes, MAX_INFLATED_BATCH_BYTES)?;
         let end = at + header.size();
         batches.push(ValidBatch {
             header,
             bytes: records.slice(at..end),
-            min_timestamp,
+            min_timestamp: walked.min_timestamp,
+            largest_record: walked.largest_record,
         });
         at = end;
     }
@@ -270,12 +275,12 @@ pub(crate) fn validate(bytes: &[u8], max_batch_bytes: usize) -> Result<BatchHead
 }
 
 /// [`validate`], with the most bytes compressed records may inflate to as a parameter;
-/// also returns the earliest record timestamp.
+/// also returns what the walk over the records found.
 fn validate_within(
     bytes: &[u8],
     max_batch_bytes: usize,
     max_inflated_bytes: usize,
-) -> Result<(BatchHeader, i64), BatchError> {
+) -> Result<(BatchHeader, Walked), BatchError> {
     let header = frame(bytes)?;
     let size = header.size();
     if size > max_batch_bytes {
@@ -287,14 +292,25 @@ fn validate_within(
     check_crc(&header, &bytes[..size])?;
     let compression = check_contents(&header)?;
     let records = inflate(&bytes[HEADER_LEN..size], compression, max_inflated_bytes)?;
-    let (min_timestamp, max_timestamp) = check_records(&header, &records)?;
+    let walked = check_records(&header, &records)?;
+    let max_timestamp = walked.max_timestamp;
     let mut header = header;
     if header.lacks_max_timestamp() {
         // What Kafka's log validator would have written there. The bytes stay as the
         // producer sent them; the object footer and the index carry this value.
         header.max_timestamp = max_timestamp;
     }
-    Ok((header, min_timestamp))
+    Ok((header, walked))
+}
+
+/// What [`check_records`] learns of a batch's records on its way through them.
+#[derive(Debug, Clone, Copy)]
+struct Walked {
+    /// The smallest and largest record timestamps (baseTimestamp included).
+    min_timestamp: i64,
+    max_timestamp: i64,
+    /// The longest record's length.
+    largest_record: usize,
 }
 
 /// Reads the header of the batch at the start of `bytes` and checks that the batch is
@@ -394,16 +410,18 @@ fn check_record_room(record_count: i32, records_len: usize) -> Result<(), BatchE
 /// Walks a batch's (inflated) records and checks their structure as Kafka's record
 /// iterator does before the broker appends them — exactly recordsCount records, each
 /// field within its record, nothing after the last record — and returns the smallest
-/// and the largest record timestamps (baseTimestamp included). Nothing is allocated, whatever the
+/// and the largest record timestamps (baseTimestamp included) and the longest record's
+/// length. Nothing is allocated, whatever the
 /// counts and lengths claim; so this also runs before the record decoder, which
 /// allocates for them.
 ///
 /// Kafka answers these with INVALID_RECORD (its InvalidRecordException).
-fn check_records(header: &BatchHeader, records: &[u8]) -> Result<(i64, i64), BatchError> {
+fn check_records(header: &BatchHeader, records: &[u8]) -> Result<Walked, BatchError> {
     check_record_room(header.record_count, records.len())?;
     let mut rest = records;
     let mut max_timestamp = header.base_timestamp;
     let mut min_timestamp = header.base_timestamp;
+    let mut largest_record = 0;
     for index in 0..header.record_count {
         if rest.is_empty() {
             return Err(invalid(format!(
@@ -420,6 +438,7 @@ fn check_records(header: &BatchHeader, records: &[u8]) -> Result<(i64, i64), Bat
             )));
         };
         rest = &rest[record.len()..];
+        largest_record = largest_record.max(record.len());
         let timestamp = check_record(header, record)
             .map_err(|reason| invalid(format!("record {index}: {reason}")))?;
         max_timestamp = max_timestamp.max(timestamp);
@@ -432,7 +451,11 @@ fn check_records(header: &BatchHeader, records: &[u8]) -> Result<(i64, i64), Bat
             header.record_count
         )));
     }
-    Ok((min_timestamp, max_timestamp))
+    Ok(Walked {
+        min_timestamp,
+        max_timestamp,
+        largest_record,
+    })
 }
 
 /// Checks one record's fields (the bytes its length covers) and returns its timestamp.
@@ -550,7 +573,7 @@ pub fn with_log_append_time(batch: &ValidBatch, now_ms: i64) -> ValidBatch {
             ..batch.header
         },
         bytes: bytes.freeze(),
-        min_timestamp: batch.min_timestamp,
+        ..*batch
     }
 }
 

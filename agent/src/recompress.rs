@@ -30,9 +30,15 @@ pub fn topic_codec(compression_type: &str) -> Option<Compression> {
     }
 }
 
-/// `batch` with its records compressed with `codec`: the batch itself when it already
-/// is, else a new one (checked by [`batch::split`] already, so it inflates).
-pub fn to_codec(batch: ValidBatch, codec: Compression) -> Result<ValidBatch, BatchError> {
+/// `batch` with its records compressed with `codec` at `level` (the topic's
+/// `compression.<codec>.level`; `None` for the codec's default): the batch itself when
+/// it already is, else a new one (checked by [`batch::split`] already, so it inflates).
+/// As in Kafka, the level matters only when the batch is recompressed.
+pub fn to_codec(
+    batch: ValidBatch,
+    codec: Compression,
+    level: Option<i32>,
+) -> Result<ValidBatch, BatchError> {
     if batch.header.compression() == Some(codec) {
         return Ok(batch);
     }
@@ -43,7 +49,7 @@ pub fn to_codec(batch: ValidBatch, codec: Compression) -> Result<ValidBatch, Bat
             reason: "unknown compression codec".into(),
         })?;
     let records = batch::inflate(&batch.bytes[HEADER_LEN..], from, MAX_INFLATED_BATCH_BYTES)?;
-    let compressed = compress(&records, codec).map_err(|e| BatchError::Corrupt {
+    let compressed = compress(&records, codec, level).map_err(|e| BatchError::Corrupt {
         reason: format!("cannot compress records with {codec:?}: {e}"),
     })?;
 
@@ -68,7 +74,7 @@ pub fn to_codec(batch: ValidBatch, codec: Compression) -> Result<ValidBatch, Bat
             ..batch.header
         },
         bytes: bytes.freeze(),
-        min_timestamp: batch.min_timestamp,
+        ..batch
     })
 }
 
@@ -83,13 +89,15 @@ fn codec_id(codec: Compression) -> i16 {
 }
 
 /// Compresses a records section as Kafka's Java producer would: gzip, snappy in
-/// snappy-java's framing, LZ4 frames, zstd.
-fn compress(records: &[u8], codec: Compression) -> std::io::Result<Vec<u8>> {
+/// snappy-java's framing, LZ4 frames, zstd; at `level` where the codec has levels.
+fn compress(records: &[u8], codec: Compression, level: Option<i32>) -> std::io::Result<Vec<u8>> {
     match codec {
         Compression::None => Ok(records.to_vec()),
         Compression::Gzip => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let level = level
+                .and_then(|l| u32::try_from(l).ok())
+                .map_or_else(flate2::Compression::default, flate2::Compression::new);
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
             encoder.write_all(records)?;
             encoder.finish()
         }
@@ -107,12 +115,16 @@ fn compress(records: &[u8], codec: Compression) -> std::io::Result<Vec<u8>> {
             Ok(out)
         }
         Compression::Lz4 => {
-            let mut encoder = lz4::EncoderBuilder::new().build(Vec::new())?;
+            let mut builder = lz4::EncoderBuilder::new();
+            if let Some(level) = level.and_then(|l| u32::try_from(l).ok()) {
+                builder.level(level);
+            }
+            let mut encoder = builder.build(Vec::new())?;
             encoder.write_all(records)?;
             let (out, result) = encoder.finish();
             result.map(|()| out)
         }
-        Compression::Zstd => zstd::encode_all(records, 3),
+        Compression::Zstd => zstd::encode_all(records, level.unwrap_or(3)),
     }
 }
 
@@ -134,7 +146,7 @@ mod tests {
                 let original = batch::split(&encode(&spec), usize::MAX)
                     .expect("valid")
                     .remove(0);
-                let converted = to_codec(original.clone(), to).expect("recompress");
+                let converted = to_codec(original.clone(), to, None).expect("recompress");
                 let checked = batch::split(&converted.bytes, usize::MAX)
                     .expect("the recompressed batch is valid")
                     .remove(0);

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::records::Compression;
 use parking_lot::RwLock;
 use weir_control_plane::ControlPlaneClient;
 use weir_control_plane::proto::{self, ErrorCode};
@@ -37,11 +38,29 @@ impl TopicInfo {
         (0..self.partitions).contains(&partition)
     }
 
+    /// A number config the topic sets. Values were validated when they were set; one
+    /// that does not parse is taken as unset.
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.configs.get(name).and_then(|v| v.trim().parse().ok())
+    }
+
     /// What this topic's configs ask of the produce path; `max_message_bytes` is the
     /// agent's limit, for a topic that sets none.
     pub fn produce_rules(&self, max_message_bytes: usize) -> ProduceRules {
-        // Values were validated when they were set; one that does not parse is ignored.
-        let number = |name: &str| self.configs.get(name).and_then(|v| v.trim().parse().ok());
+        let number = |name: &str| self.number::<i64>(name);
+        let codec = self
+            .configs
+            .get("compression.type")
+            .and_then(|v| crate::recompress::topic_codec(v));
+        // Kafka's defaults: gzip's own (-1), lz4 9, zstd 3.
+        let compression_level = match codec {
+            Some(Compression::Gzip) => self
+                .number::<i32>("compression.gzip.level")
+                .filter(|&level| level > 0),
+            Some(Compression::Lz4) => Some(self.number("compression.lz4.level").unwrap_or(9)),
+            Some(Compression::Zstd) => Some(self.number("compression.zstd.level").unwrap_or(3)),
+            _ => None,
+        };
         ProduceRules {
             max_message_bytes: number("max.message.bytes")
                 .and_then(|v: i64| usize::try_from(v).ok())
@@ -52,10 +71,11 @@ impl TopicInfo {
                 .is_some_and(|v| v == "LogAppendTime"),
             before_max_ms: number("message.timestamp.before.max.ms").unwrap_or(i64::MAX),
             after_max_ms: number("message.timestamp.after.max.ms").unwrap_or(i64::MAX),
-            codec: self
-                .configs
-                .get("compression.type")
-                .and_then(|v| crate::recompress::topic_codec(v)),
+            codec,
+            compression_level,
+            max_decompressed_record_bytes: number("max.decompressed.message.bytes")
+                .and_then(|v: i64| usize::try_from(v).ok())
+                .unwrap_or(DEFAULT_MAX_DECOMPRESSED_RECORD_BYTES),
         }
     }
 }
@@ -74,8 +94,15 @@ pub struct ProduceRules {
     pub after_max_ms: i64,
     /// `compression.type`: the codec batches are stored with; `None` keeps the
     /// producer's.
-    pub codec: Option<kafka_protocol::records::Compression>,
+    pub codec: Option<Compression>,
+    /// `compression.<codec>.level` of that codec, when it has levels and one applies.
+    pub compression_level: Option<i32>,
+    /// `max.decompressed.message.bytes`: the longest record a compressed batch may hold.
+    pub max_decompressed_record_bytes: usize,
 }
+
+/// Kafka's default `max.decompressed.message.bytes`.
+const DEFAULT_MAX_DECOMPRESSED_RECORD_BYTES: usize = 2_147_483_639;
 
 impl ProduceRules {
     /// The record timestamps a CreateTime topic accepts at `now_ms`, or `None` when every

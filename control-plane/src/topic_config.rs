@@ -43,6 +43,8 @@ pub struct TopicConfig {
     pub default: &'static str,
     /// The smallest value allowed, for numbers.
     pub min: Option<f64>,
+    /// The largest value allowed, for numbers.
+    pub max: Option<f64>,
     pub standing: Standing,
 }
 
@@ -58,7 +60,22 @@ const fn config(
         kind,
         default,
         min,
+        max: None,
         standing,
+    }
+}
+
+/// A number config with a largest value too.
+const fn bounded(
+    name: &'static str,
+    default: &'static str,
+    min: f64,
+    max: f64,
+    standing: Standing,
+) -> TopicConfig {
+    TopicConfig {
+        max: Some(max),
+        ..config(name, Int, default, Some(min), standing)
     }
 }
 
@@ -86,12 +103,32 @@ pub const REFUSED: &[(&str, &str)] = &[
         "Weir has no local log: every record is in object storage",
     ),
     (
+        "errors.deadletterqueue.group.enable",
+        "Weir has no share groups (KIP-932), so no group dead-letter queues",
+    ),
+    (
         "message.downconversion.enable",
         "Weir serves record batch format v2 only (Kafka 4.0 removed this config)",
     ),
     (
         "message.timestamp.difference.max.ms",
         "Kafka 4.0 removed it: use message.timestamp.before.max.ms and message.timestamp.after.max.ms",
+    ),
+    (
+        "remote.copy.lag.bytes",
+        "Weir has no tiered storage: every record is in object storage when it is acknowledged",
+    ),
+    (
+        "remote.copy.lag.ms",
+        "Weir has no tiered storage: every record is in object storage when it is acknowledged",
+    ),
+    (
+        "remote.log.copy.disable",
+        "Weir has no tiered storage: every record is in object storage already",
+    ),
+    (
+        "remote.log.delete.on.disable",
+        "Weir has no tiered storage: every record is in object storage already",
     ),
     (
         "remote.storage.enable",
@@ -108,6 +145,8 @@ pub const TOPIC_CONFIGS: &[TopicConfig] = &[
         None,
         NotYetEnforced,
     ),
+    bounded("compression.gzip.level", "-1", -1.0, 9.0, Applied),
+    bounded("compression.lz4.level", "9", 1.0, 17.0, Applied),
     config(
         "compression.type",
         OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
@@ -115,6 +154,7 @@ pub const TOPIC_CONFIGS: &[TopicConfig] = &[
         None,
         Applied,
     ),
+    bounded("compression.zstd.level", "3", -131072.0, 22.0, Applied),
     config(
         "delete.retention.ms",
         Long,
@@ -150,6 +190,13 @@ pub const TOPIC_CONFIGS: &[TopicConfig] = &[
         "9223372036854775807",
         Some(1.0),
         NotYetEnforced,
+    ),
+    config(
+        "max.decompressed.message.bytes",
+        Int,
+        "2147483639",
+        Some(0.0),
+        Applied,
     ),
     config("max.message.bytes", Int, "1048588", Some(0.0), Applied),
     config(
@@ -280,8 +327,15 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
             };
         }
     };
-    match config.min {
-        Some(min) if number < min => Err(invalid(&format!("Value must be at least {min}"))),
+    match (config.min, config.max) {
+        (Some(min), _) if number < min => Err(invalid(&format!("Value must be at least {min}"))),
+        (_, Some(max)) if number > max => {
+            Err(invalid(&format!("Value must be no more than {max}")))
+        }
+        // gzip's levels are 1 to 9, or -1 for the codec's own default.
+        _ if name == "compression.gzip.level" && number == 0.0 => Err(invalid(
+            "Value must be -1 (the codec's default) or between 1 and 9",
+        )),
         _ => Ok(()),
     }
 }

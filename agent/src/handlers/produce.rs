@@ -21,6 +21,7 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::records::Compression;
 use weir_metadata::Partition;
 
 use super::str_bytes;
@@ -201,8 +202,19 @@ async fn validate_and_submit(
     // batches are taken or refused together.
     let mut stored = Vec::with_capacity(batches.len());
     for batch in batches {
+        let compressed = batch.header.compression() != Some(Compression::None);
+        if compressed && batch.largest_record > rules.max_decompressed_record_bytes {
+            return Outcome::Decided(Answer::error(
+                ResponseError::InvalidRecord,
+                format!(
+                    "a compressed record of {} bytes decompressed is over the topic's \
+                     max.decompressed.message.bytes of {}",
+                    batch.largest_record, rules.max_decompressed_record_bytes
+                ),
+            ));
+        }
         let batch = match rules.codec {
-            Some(codec) => match recompress::to_codec(batch, codec) {
+            Some(codec) => match recompress::to_codec(batch, codec, rules.compression_level) {
                 Ok(batch) if batch.bytes.len() > rules.max_message_bytes => {
                     let e = BatchError::TooLarge {
                         size: batch.bytes.len(),
