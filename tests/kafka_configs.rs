@@ -58,16 +58,17 @@ fn create(bootstrap: &str, topic: &str, configs: &[(&str, &str)]) {
     assert_eq!(created[0], Ok(topic.to_string()), "create {topic}");
 }
 
-/// Produces one record to partition 0 with `timestamp` (or the client's clock) and
-/// returns its offset or the error.
+/// Produces one record, keyed "k", to partition 0 with `timestamp` (or the client's
+/// clock) and returns its offset or the error.
 fn produce_one(
     producer: &FutureProducer,
     topic: &str,
     value: &[u8],
     timestamp: Option<i64>,
 ) -> Result<i64, KafkaError> {
-    let mut record = FutureRecord::<(), [u8]>::to(topic)
+    let mut record = FutureRecord::<str, [u8]>::to(topic)
         .partition(0)
+        .key("k")
         .payload(value);
     if let Some(timestamp) = timestamp {
         record = record.timestamp(timestamp);
@@ -410,6 +411,32 @@ fn a_compressed_record_over_max_decompressed_message_bytes_is_refused() {
         .map(|(_, v)| v.len())
         .collect();
     assert_eq!(read, vec![64, 4_096]);
+}
+
+/// A compacted topic refuses a record without a key, as Kafka does (compaction keeps the
+/// last record of each key, so a keyless one could never be compacted).
+#[test]
+fn a_compacted_topic_refuses_records_without_a_key() {
+    let playground = Playground::start();
+    let bootstrap = playground.bootstrap();
+    create(&bootstrap, "compacted", &[("cleanup.policy", "compact")]);
+    let producer = kafka::producer(&bootstrap);
+    let keyless = FutureRecord::<(), [u8]>::to("compacted")
+        .partition(0)
+        .payload(b"no key");
+    let outcome = block_on(producer.send(keyless, PATIENCE)).map_err(|(e, _)| e);
+    assert_eq!(
+        produce_error(outcome.map(|d| d.offset)),
+        Some(RDKafkaErrorCode::InvalidRecord)
+    );
+    let keyed = FutureRecord::to("compacted")
+        .partition(0)
+        .key("k")
+        .payload(b"keyed".as_slice());
+    block_on(producer.send(keyed, PATIENCE))
+        .map_err(|(e, _)| e)
+        .expect("a keyed record is stored");
+    assert_eq!(consume(&bootstrap, "compacted", 1)[0].1, b"keyed");
 }
 
 #[test]

@@ -225,6 +225,8 @@ pub struct ValidBatch {
     /// The length of its largest record, inflated (a topic's
     /// `max.decompressed.message.bytes` bounds it in a compressed batch).
     pub largest_record: usize,
+    /// How many of its records have a null key (a compacted topic refuses them).
+    pub keyless_records: usize,
 }
 
 /// Shows the header and the length, never the records: payloads stay out of logs.
@@ -235,6 +237,7 @@ impl fmt::Debug for ValidBatch {
             .field("len", &self.bytes.len())
             .field("min_timestamp", &self.min_timestamp)
             .field("largest_record", &self.largest_record)
+            .field("keyless_records", &self.keyless_records)
             .finish()
     }
 }
@@ -262,6 +265,7 @@ pub fn split(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<ValidBatch>,
             bytes: records.slice(at..end),
             min_timestamp: walked.min_timestamp,
             largest_record: walked.largest_record,
+            keyless_records: walked.keyless_records,
         });
         at = end;
     }
@@ -311,6 +315,8 @@ struct Walked {
     max_timestamp: i64,
     /// The longest record's length.
     largest_record: usize,
+    /// Records whose key is null.
+    keyless_records: usize,
 }
 
 /// Reads the header of the batch at the start of `bytes` and checks that the batch is
@@ -422,6 +428,7 @@ fn check_records(header: &BatchHeader, records: &[u8]) -> Result<Walked, BatchEr
     let mut max_timestamp = header.base_timestamp;
     let mut min_timestamp = header.base_timestamp;
     let mut largest_record = 0;
+    let mut keyless_records = 0;
     for index in 0..header.record_count {
         if rest.is_empty() {
             return Err(invalid(format!(
@@ -439,8 +446,9 @@ fn check_records(header: &BatchHeader, records: &[u8]) -> Result<Walked, BatchEr
         };
         rest = &rest[record.len()..];
         largest_record = largest_record.max(record.len());
-        let timestamp = check_record(header, record)
+        let (timestamp, keyed) = check_record(header, record)
             .map_err(|reason| invalid(format!("record {index}: {reason}")))?;
+        keyless_records += usize::from(!keyed);
         max_timestamp = max_timestamp.max(timestamp);
         min_timestamp = min_timestamp.min(timestamp);
     }
@@ -455,11 +463,13 @@ fn check_records(header: &BatchHeader, records: &[u8]) -> Result<Walked, BatchEr
         min_timestamp,
         max_timestamp,
         largest_record,
+        keyless_records,
     })
 }
 
-/// Checks one record's fields (the bytes its length covers) and returns its timestamp.
-fn check_record(header: &BatchHeader, mut record: &[u8]) -> Result<i64, String> {
+/// Checks one record's fields (the bytes its length covers) and returns its timestamp
+/// and whether it has a key.
+fn check_record(header: &BatchHeader, mut record: &[u8]) -> Result<(i64, bool), String> {
     let r = &mut record;
     skip(r, 1, "attributes")?;
     let delta = read_varlong(r).ok_or("malformed timestamp delta")?;
@@ -470,7 +480,7 @@ fn check_record(header: &BatchHeader, mut record: &[u8]) -> Result<i64, String> 
         )
     })?;
     read_varint(r).ok_or("malformed offset delta")?;
-    skip_varint_bytes(r, "key")?;
+    let keyed = take_varint_bytes(r, "key")?.is_some();
     skip_varint_bytes(r, "value")?;
     let count = read_varint(r).ok_or("malformed header count")?;
     let room = r.len() / MIN_RECORD_HEADER_LEN;
@@ -490,7 +500,7 @@ fn check_record(header: &BatchHeader, mut record: &[u8]) -> Result<i64, String> 
     if !r.is_empty() {
         return Err(format!("{} bytes follow its last header", r.len()));
     }
-    Ok(timestamp)
+    Ok((timestamp, keyed))
 }
 
 fn skip(bytes: &mut &[u8], len: usize, what: &str) -> Result<(), String> {
@@ -597,6 +607,26 @@ pub fn records_outside(batch: &ValidBatch, earliest: i64, latest: i64) -> Vec<(u
             .map(|(i, r)| (i, r.timestamp))
             .collect(),
         Err(_) => vec![(0, batch.min_timestamp)],
+    }
+}
+
+/// The index in `batch` of each record with a null key: what a compacted topic refuses
+/// (Kafka's "Compacted topic cannot accept message without key").
+pub fn keyless_records(batch: &ValidBatch) -> Vec<usize> {
+    if batch.keyless_records == 0 {
+        return Vec::new();
+    }
+    let mut bytes = batch.bytes.clone();
+    // Checked by `split` already; a batch that fails to decode here has no record to name.
+    match RecordBatchDecoder::decode(&mut bytes) {
+        Ok(set) => set
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.key.is_none())
+            .map(|(i, _)| i)
+            .collect(),
+        Err(_) => vec![0],
     }
 }
 

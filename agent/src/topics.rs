@@ -71,6 +71,10 @@ impl TopicInfo {
                 .is_some_and(|v| v == "LogAppendTime"),
             before_max_ms: number("message.timestamp.before.max.ms").unwrap_or(i64::MAX),
             after_max_ms: number("message.timestamp.after.max.ms").unwrap_or(i64::MAX),
+            compacted: self
+                .configs
+                .get("cleanup.policy")
+                .is_some_and(|v| v.split(',').any(|p| p.trim() == "compact")),
             codec,
             compression_level,
             max_decompressed_record_bytes: number("max.decompressed.message.bytes")
@@ -92,6 +96,8 @@ pub struct ProduceRules {
     pub before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far after it.
     pub after_max_ms: i64,
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    pub compacted: bool,
     /// `compression.type`: the codec batches are stored with; `None` keeps the
     /// producer's.
     pub codec: Option<Compression>,

@@ -200,6 +200,30 @@ async fn validate_and_submit(
     }
     // Every batch is made what the topic stores before any is submitted: a partition's
     // batches are taken or refused together.
+    if rules.compacted {
+        let keyless: Vec<(i32, String)> = batches
+            .iter()
+            .flat_map(batch::keyless_records)
+            .map(|i| {
+                let i = i32::try_from(i).unwrap_or(i32::MAX);
+                (
+                    i,
+                    format!("Compacted topic cannot accept message without key in topic partition {name}-{index}."),
+                )
+            })
+            .collect();
+        if !keyless.is_empty() {
+            return Outcome::Decided(Answer {
+                record_errors: keyless,
+                ..Answer::error(
+                    ResponseError::InvalidRecord,
+                    format!(
+                        "One or more records have been rejected: topic {name} is compacted (cleanup.policy=compact) and every record needs a key"
+                    ),
+                )
+            });
+        }
+    }
     let mut stored = Vec::with_capacity(batches.len());
     for batch in batches {
         let compressed = batch.header.compression() != Some(Compression::None);
