@@ -54,6 +54,8 @@ STEPS = [
     ("resume", "a restarted consumer of the group starts at the committed offsets and reads the rest"),
     ("list_offsets", "earliest, latest and by-timestamp offsets equal what was produced"),
     ("describe_configs", "the topic's configs can be described"),
+    ("alter_configs", "the topic's configs are altered with the client's admin API (incremental where the "
+                      "client has it) and described back; an invalid value is refused"),
     ("group_split", "two consumers of one group (default assignor) split the partitions"),
     ("group_split_cooperative", "the same with the cooperative-sticky assignor"),
     ("delete_topic", "the topic is deleted and no longer listed"),

@@ -2,15 +2,17 @@
 //
 //     java -cp <classes>:<jars> WeirCompat BOOTSTRAP TOPIC
 //
-// Admin for topics, offsets and configs; the producer with its defaults made explicit
-// (acks=all, enable.idempotence=true); KafkaConsumer with subscribe() for the groups
-// (its default assignors, range then cooperative-sticky, and CooperativeStickyAssignor
-// alone). Prints one JSON line per step for tests/compat/run.py; the scenario and its
-// checks are the same as tests/compat/python/scenario.py's.
+// Admin for topics, offsets and configs (incrementalAlterConfigs to alter them); the
+// producer with its defaults made explicit (acks=all, enable.idempotence=true);
+// KafkaConsumer with subscribe() for the groups (its default assignors, range then
+// cooperative-sticky, and CooperativeStickyAssignor alone). Prints one JSON line per step
+// for tests/compat/run.py; the scenario and its checks are the same as
+// tests/compat/python/scenario.py's.
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.*;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.*;
@@ -18,6 +20,7 @@ import org.apache.kafka.clients.consumer.*;
 import org.apache.kafka.clients.producer.*;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -27,6 +30,8 @@ public class WeirCompat {
     static final int RECORDS = 10_000;
     static final long BASE_TS = 1_700_000_000_000L;
     static final long PATIENCE_MS = 60_000; // a bound against hanging, not a timing assertion
+    static final String RETENTION_MS = "7200000";
+    static final String DEFAULT_RETENTION_MS = "604800000"; // Kafka's retention.ms default, 7 days
 
     static String bootstrap, topic;
     static Admin admin;
@@ -169,6 +174,18 @@ public class WeirCompat {
         Map<Integer, Long> out = new TreeMap<>();
         admin.listOffsets(req).all().get(60, TimeUnit.SECONDS).forEach((tp, info) -> out.put(tp.partition(), info.offset()));
         return out;
+    }
+
+    static Map<String, String> topicConfigs(ConfigResource r) throws Exception {
+        Map<String, String> out = new TreeMap<>();
+        for (ConfigEntry e : admin.describeConfigs(List.of(r)).all().get(60, TimeUnit.SECONDS).get(r).entries())
+            out.put(e.name(), e.value());
+        return out;
+    }
+
+    static List<String> policies(Map<String, String> configs) {
+        String v = configs.get("cleanup.policy");
+        return v == null ? List.of() : Arrays.asList(v.split(","));
     }
 
     static Set<Integer> assigned(KafkaConsumer<byte[], byte[]> c) {
@@ -323,6 +340,39 @@ public class WeirCompat {
             ConfigEntry e = config.get("cleanup.policy");
             check(e != null, "cleanup.policy missing from " + config.entries().size() + " entries");
             check("delete".equals(e.value()), "cleanup.policy is " + e.value());
+        });
+
+        step("alter_configs", () -> {
+            ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            admin.incrementalAlterConfigs(Map.of(r, List.of(
+                    new AlterConfigOp(new ConfigEntry("retention.ms", RETENTION_MS), AlterConfigOp.OpType.SET),
+                    new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.APPEND))))
+                    .all().get(60, TimeUnit.SECONDS);
+            Map<String, String> c = topicConfigs(r);
+            check(RETENTION_MS.equals(c.get("retention.ms")), "after SET retention.ms=" + RETENTION_MS
+                    + " it is " + c.get("retention.ms"));
+            check(policies(c).containsAll(List.of("delete", "compact")),
+                    "after APPEND cleanup.policy=compact it is " + c.get("cleanup.policy"));
+            try {
+                admin.incrementalAlterConfigs(Map.of(r, List.of(
+                        new AlterConfigOp(new ConfigEntry("retention.ms", "soon"), AlterConfigOp.OpType.SET))))
+                        .all().get(60, TimeUnit.SECONDS);
+                throw new Fail("SET retention.ms=soon was accepted");
+            } catch (ExecutionException e) {
+                check(e.getCause() instanceof InvalidConfigurationException,
+                        "SET retention.ms=soon failed with " + e.getCause() + ", expected InvalidConfigurationException");
+            }
+            c = topicConfigs(r);
+            check(RETENTION_MS.equals(c.get("retention.ms")), "after the refused SET retention.ms is "
+                    + c.get("retention.ms") + ", was " + RETENTION_MS);
+            admin.incrementalAlterConfigs(Map.of(r, List.of(
+                    new AlterConfigOp(new ConfigEntry("retention.ms", null), AlterConfigOp.OpType.DELETE))))
+                    .all().get(60, TimeUnit.SECONDS);
+            c = topicConfigs(r);
+            check(DEFAULT_RETENTION_MS.equals(c.get("retention.ms")), "after DELETE retention.ms it is "
+                    + c.get("retention.ms") + ", expected the default " + DEFAULT_RETENTION_MS);
+            check(policies(c).containsAll(List.of("delete", "compact")),
+                    "after DELETE retention.ms cleanup.policy is " + c.get("cleanup.policy"));
         });
 
         step("group_split", () -> groupSplit(null));

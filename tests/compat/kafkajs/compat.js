@@ -2,7 +2,8 @@
 //
 //     NODE_PATH=<cache>/node_modules node compat.js BOOTSTRAP TOPIC
 //
-// admin for topics, offsets, configs and committed offsets; an idempotent producer
+// admin for topics, offsets, configs (alterConfigs, which is AlterConfigs: kafkajs has
+// no incremental API) and committed offsets; an idempotent producer
 // (acks=-1, one request in flight, as kafkajs requires); consumers with subscribe()
 // and run() for the groups (kafkajs's one assignor, round robin; it has no
 // cooperative-sticky). Prints one JSON line per step for tests/compat/run.py; the
@@ -14,6 +15,8 @@ const PARTITIONS = 4
 const RECORDS = 10000
 const BASE_TS = 1700000000000
 const PATIENCE_MS = 60000 // a bound against hanging, not a timing assertion
+const RETENTION_MS = '7200000'
+const DEFAULT_RETENTION_MS = '604800000' // Kafka's retention.ms default, 7 days
 
 const [bootstrap, topic] = process.argv.slice(2)
 const kafka = new Kafka({
@@ -169,6 +172,22 @@ async function committedOffsets(group) {
     if (parseInt(offset, 10) >= 0) out.set(partition, parseInt(offset, 10))
   }
   return out
+}
+
+async function topicConfigs() {
+  const res = await admin.describeConfigs({
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+    includeSynonyms: false,
+  })
+  return new Map(res.resources[0].configEntries.map(e => [e.configName, e.configValue]))
+}
+
+// AlterConfigs: the topic's configs become exactly `configEntries`.
+async function alterConfigs(configEntries) {
+  return admin.alterConfigs({
+    validateOnly: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries }],
+  })
 }
 
 async function groupSplit() {
@@ -330,6 +349,29 @@ async function main() {
     const policy = entries.find(e => e.configName === 'cleanup.policy')
     check(policy, `cleanup.policy missing from ${entries.length} entries`)
     check(policy.configValue === 'delete', `cleanup.policy is ${policy.configValue}`)
+  })
+
+  await step('alter_configs', async () => {
+    const res = await alterConfigs([{ name: 'retention.ms', value: RETENTION_MS }])
+    check(res.resources.length === 1 && res.resources[0].resourceName === topic,
+      `alterConfigs answered for ${JSON.stringify(res.resources)}`)
+    let configs = await topicConfigs()
+    check(configs.get('retention.ms') === RETENTION_MS, `after alterConfigs retention.ms=${RETENTION_MS} it is ${configs.get('retention.ms')}`)
+    let refused = null
+    try {
+      await alterConfigs([{ name: 'retention.ms', value: 'soon' }])
+    } catch (e) {
+      refused = e
+    }
+    check(refused, 'alterConfigs retention.ms=soon was accepted')
+    check(refused.name === 'KafkaJSProtocolError' && (refused.type === 'INVALID_CONFIG' || refused.code === 40),
+      `alterConfigs retention.ms=soon failed with ${refused.name} ${refused.type} (code ${refused.code}): ${refused.message}, expected INVALID_CONFIG`)
+    configs = await topicConfigs()
+    check(configs.get('retention.ms') === RETENTION_MS, `after the refused alterConfigs retention.ms is ${configs.get('retention.ms')}, was ${RETENTION_MS}`)
+    await alterConfigs([])
+    configs = await topicConfigs()
+    check(configs.get('retention.ms') === DEFAULT_RETENTION_MS,
+      `after alterConfigs naming no config retention.ms is ${configs.get('retention.ms')}, expected the default ${DEFAULT_RETENTION_MS}`)
   })
 
   await step('group_split', groupSplit)

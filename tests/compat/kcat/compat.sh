@@ -4,12 +4,13 @@
 #     compat.sh BOOTSTRAP TOPIC
 #
 # kcat has no admin API: the topic is auto-created by the first produce (run.py starts
-# this client's playground with --default-partitions 4), and describe_configs and
-# delete_topic report themselves not applicable. kcat sets no per-record timestamps and
-# one set of headers for all records, so those are checked as sent (CreateTime, the
-# -H headers). Offsets come from -Q (offsets_for_times; -2 earliest, -1 latest); groups
-# from -G (the balanced consumer, auto-commit on close). Prints one JSON line per step
-# for tests/compat/run.py; the scenario is tests/compat/python/scenario.py's.
+# this client's playground with --default-partitions 4), and describe_configs,
+# alter_configs and delete_topic report themselves not applicable. kcat sets no
+# per-record timestamps and one set of headers for all records, so those are checked as
+# sent (CreateTime, the -H headers). Offsets come from -Q (offsets_for_times; -2
+# earliest, -1 latest); groups from -G (the balanced consumer, auto-commit on close).
+# Prints one JSON line per step for tests/compat/run.py; the scenario is
+# tests/compat/python/scenario.py's.
 set -uo pipefail
 B=$1
 T=$2
@@ -157,6 +158,8 @@ else report list_offsets ok; fi
 
 log "== describe_configs"
 report describe_configs skip "kcat has no admin API"
+log "== alter_configs"
+report alter_configs skip "kcat has no admin API"
 
 # group_split: two kcat -G consumers of one group; each one's last assignment, from its
 # rebalance messages, must be a non-empty half, together all partitions.

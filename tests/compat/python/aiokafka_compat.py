@@ -2,11 +2,12 @@
 
     python aiokafka_compat.py BOOTSTRAP TOPIC
 
-AIOKafkaAdminClient for topics and configs; an idempotent AIOKafkaProducer (acks=all);
-AIOKafkaConsumer with subscribe() for the groups (its default assignors, range and
-roundrobin; aiokafka has no cooperative-sticky) and for offset lookups. The coroutines
-run on one event loop driven from scenario.py's steps, so consumers' background tasks
-(heartbeats, rebalances) progress while a step polls. Checks live in scenario.py.
+AIOKafkaAdminClient for topics and configs (alter_configs is AlterConfigs; aiokafka has
+no incremental API); an idempotent AIOKafkaProducer (acks=all); AIOKafkaConsumer with
+subscribe() for the groups (its default assignors, range and roundrobin; aiokafka has no
+cooperative-sticky) and for offset lookups. The coroutines run on one event loop driven
+from scenario.py's steps, so consumers' background tasks (heartbeats, rebalances)
+progress while a step polls. Checks live in scenario.py.
 """
 
 import asyncio
@@ -121,6 +122,19 @@ class AIOKafka(scenario.Client):
             for entry in res["config_entries"]:
                 configs[entry["config_names"]] = entry["config_value"]
         return configs
+
+    incremental_alter_configs = False
+
+    def alter_configs(self, topic, changes):
+        scenario.check(all(op == "set" for op, _, _ in changes), f"AlterConfigs can only set: {changes}")
+        configs = {name: value for _, name, value in changes}
+        (response,) = wait(self.admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)]))
+        resources = response.to_object()["resources"]
+        scenario.check([r["resource_name"] for r in resources] == [topic],
+                       f"AlterConfigs for {topic} answered for {[r['resource_name'] for r in resources]}")
+        for res in resources:
+            if res["error_code"] != 0:
+                raise scenario.Refused(res["error_code"], res.get("error_message"))
 
     def delete_topic(self, topic):
         check_errors(wait(self.admin.delete_topics([topic])), "delete topic")

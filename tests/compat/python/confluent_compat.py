@@ -2,16 +2,18 @@
 
     python confluent_compat.py BOOTSTRAP TOPIC
 
-AdminClient for topics, offsets and configs; an idempotent Producer (acks=all);
-Consumer with subscribe() for the groups (default assignor range,roundrobin, then
-cooperative-sticky with incremental assign). Checks live in scenario.py.
+AdminClient for topics, offsets and configs (incremental_alter_configs to alter them);
+an idempotent Producer (acks=all); Consumer with subscribe() for the groups (default
+assignor range,roundrobin, then cooperative-sticky with incremental assign). Checks live
+in scenario.py.
 """
 
 import logging
 import sys
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
+                                   OffsetSpec)
 
 import scenario
 
@@ -137,6 +139,18 @@ class Confluent(scenario.Client):
         futures = self.admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
         (f,) = futures.values()
         return {name: entry.value for name, entry in f.result(timeout=TIMEOUT).items()}
+
+    def alter_configs(self, topic, changes):
+        ops = {"set": AlterConfigOpType.SET, "append": AlterConfigOpType.APPEND, "delete": AlterConfigOpType.DELETE}
+        entries = [ConfigEntry(name, value, incremental_operation=ops[op]) for op, name, value in changes]
+        futures = self.admin.incremental_alter_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)])
+        (f,) = futures.values()
+        try:
+            f.result(timeout=TIMEOUT)
+        except KafkaException as e:
+            err = e.args[0]
+            raise scenario.Refused(err.code(), f"{err.name()}: {err.str()}") from e
 
     def delete_topic(self, topic):
         for _, f in self.admin.delete_topics([topic], operation_timeout=30).items():

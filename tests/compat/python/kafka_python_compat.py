@@ -2,11 +2,14 @@
 
     python kafka_python_compat.py BOOTSTRAP TOPIC
 
-KafkaAdminClient for topics and configs; an idempotent KafkaProducer (acks=all);
-KafkaConsumer with subscribe() for the groups (default assignors range,roundrobin, then
-cooperative-sticky) and for offset lookups. Checks live in scenario.py.
+KafkaAdminClient for topics and configs (alter_configs with incremental=False, so
+AlterConfigs: the incremental API is covered by the Java and confluent-kafka programs);
+an idempotent KafkaProducer (acks=all); KafkaConsumer with subscribe() for the groups
+(default assignors range,roundrobin, then cooperative-sticky) and for offset lookups.
+Checks live in scenario.py.
 """
 
+import re
 import sys
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -93,6 +96,27 @@ class KafkaPython(scenario.Client):
     def describe_configs(self, topic):
         r = self.admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
         return {k: v["value"] for k, v in r["topic"][topic].items()}
+
+    incremental_alter_configs = False
+
+    def alter_configs(self, topic, changes):
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+        if changes:
+            scenario.check(all(op == "set" for op, _, _ in changes), f"AlterConfigs can only set: {changes}")
+            resource.configs = {name: value for _, name, value in changes}
+            # kafka-python adds the topic's other modified configs to the request, so that
+            # AlterConfigs does not reset them; in the scenario there are none.
+            result = self.admin.alter_configs([resource], incremental=False)
+        else:
+            # A reset of the whole topic: AlterConfigs naming no config.
+            result = self.admin.reset_configs([resource], incremental=False)
+        # {"topic": {name: "OK" or str(the error class for the response's error code)}}
+        outcome = result["topic"][topic]
+        if outcome != "OK":
+            m = re.match(r"\[Error (-?\d+)\] (.*)", outcome, re.S)
+            if not m:
+                raise scenario.Fail(f"alter configs: {outcome}")
+            raise scenario.Refused(int(m[1]), m[2])
 
     def delete_topic(self, topic):
         self.admin.delete_topics([topic])

@@ -16,6 +16,9 @@ RECORDS = 10_000
 BASE_TS = 1_700_000_000_000
 # A bound against hanging, not a timing assertion.
 PATIENCE_S = 60
+RETENTION_MS = "7200000"
+DEFAULT_RETENTION_MS = "604800000"  # Kafka's retention.ms default, 7 days
+INVALID_CONFIG = 40  # Kafka's error code for an unknown config or an invalid value
 
 
 def report(step, ok=True, error=None, skip=None):
@@ -63,6 +66,14 @@ class NotSupported(Exception):
     """The client has no API for this step."""
 
 
+class Refused(Exception):
+    """The broker answered a request with a Kafka error code."""
+
+    def __init__(self, code, message):
+        super().__init__(f"error code {code}: {message}")
+        self.code = code
+
+
 class Client:
     """What a client program implements. Methods raise on error."""
 
@@ -78,6 +89,14 @@ class Client:
         """spec: "earliest", "latest" or a timestamp; returns {partition: offset or -1}."""
         raise NotImplementedError
     def describe_configs(self, topic): raise NotImplementedError
+    # Whether alter_configs is IncrementalAlterConfigs (True) or AlterConfigs (False).
+    incremental_alter_configs = True
+    def alter_configs(self, topic, changes):
+        """changes: [(op, name, value)]. Incrementally (op "set", "append" or "delete"), or
+        with AlterConfigs, where every op is "set" and the topic's configs become exactly
+        those named (an empty list puts every config back to its default). Raises Refused
+        for an error code in the response."""
+        raise NotImplementedError
     def delete_topic(self, topic): raise NotImplementedError
     def list_topics(self): raise NotImplementedError
     def cooperative_assignor(self):
@@ -118,6 +137,7 @@ def run(client, topic):
         ("resume", lambda: step_resume(client, topic, state)),
         ("list_offsets", lambda: step_list_offsets(client, topic, state)),
         ("describe_configs", lambda: step_describe_configs(client, topic)),
+        ("alter_configs", lambda: step_alter_configs(client, topic)),
         ("group_split", lambda: step_group_split(client, topic, None)),
         ("group_split_cooperative", lambda: step_group_split(client, topic, client.cooperative_assignor())),
         ("delete_topic", lambda: step_delete(client, topic)),
@@ -257,6 +277,47 @@ def step_describe_configs(client, topic):
     check(configs, "no configs described")
     check("cleanup.policy" in configs, f"cleanup.policy missing from {sorted(configs)}")
     check(configs["cleanup.policy"] == "delete", f"cleanup.policy is {configs['cleanup.policy']!r}")
+
+
+def step_alter_configs(client, topic):
+    incremental = client.incremental_alter_configs
+    api = "IncrementalAlterConfigs" if incremental else "AlterConfigs"
+    if incremental:
+        client.alter_configs(topic, [("set", "retention.ms", RETENTION_MS), ("append", "cleanup.policy", "compact")])
+    else:
+        client.alter_configs(topic, [("set", "retention.ms", RETENTION_MS)])
+    configs = client.describe_configs(topic)
+    check(configs.get("retention.ms") == RETENTION_MS,
+          f"after {api} set retention.ms={RETENTION_MS} it is {configs.get('retention.ms')!r}")
+    if incremental:
+        policies = (configs.get("cleanup.policy") or "").split(",")
+        check("delete" in policies and "compact" in policies,
+              f"after {api} append cleanup.policy=compact it is {configs.get('cleanup.policy')!r}")
+
+    try:
+        client.alter_configs(topic, [("set", "retention.ms", "soon")])
+    except Refused as e:
+        check(e.code == INVALID_CONFIG, f"{api} retention.ms=soon was refused with {e}, expected error code "
+                                        f"{INVALID_CONFIG} (INVALID_CONFIG)")
+    else:
+        raise Fail(f"{api} retention.ms=soon was accepted")
+    configs = client.describe_configs(topic)
+    check(configs.get("retention.ms") == RETENTION_MS,
+          f"after the refused {api} retention.ms is {configs.get('retention.ms')!r}, was {RETENTION_MS}")
+
+    if incremental:
+        client.alter_configs(topic, [("delete", "retention.ms", None)])
+        how = f"{api} delete retention.ms"
+    else:
+        client.alter_configs(topic, [])
+        how = f"{api} naming no config"
+    configs = client.describe_configs(topic)
+    check(configs.get("retention.ms") == DEFAULT_RETENTION_MS,
+          f"after {how} retention.ms is {configs.get('retention.ms')!r}, expected the default {DEFAULT_RETENTION_MS}")
+    if incremental:
+        policies = (configs.get("cleanup.policy") or "").split(",")
+        check("delete" in policies and "compact" in policies,
+              f"after {how} cleanup.policy is {configs.get('cleanup.policy')!r}, expected delete and compact")
 
 
 def step_group_split(client, topic, assignor):
