@@ -463,6 +463,17 @@ async fn a_group_with_members_cannot_be_deleted() {
     let listed = groups.list(&["Stable".into()], &[]).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].group_id, "g");
+    // Types are Kafka's group types, any case, not protocol types: what
+    // `kafka-consumer-groups --list` sends (["Classic", "Consumer"]) lists the group.
+    for (types, listed) in [
+        (vec!["Classic".to_string(), "Consumer".to_string()], 1),
+        (vec!["classic".to_string()], 1),
+        (vec!["consumer".to_string()], 0),
+        (vec!["share".to_string()], 0),
+    ] {
+        let found = groups.list(&[], &types).await.expect("list");
+        assert_eq!(found.len(), listed, "types {types:?}");
+    }
     assert!(
         groups
             .list(&["Empty".into()], &[])

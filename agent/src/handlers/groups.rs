@@ -33,6 +33,7 @@ use kafka_protocol::messages::{
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
+use weir_control_plane::groups::GROUP_TYPE;
 use weir_control_plane::proto::{self, ErrorCode};
 
 use super::topics::kafka_error;
@@ -681,7 +682,7 @@ pub async fn list(ctx: &Context, request: ListGroupsRequest) -> ListGroupsRespon
                         .with_group_id(GroupId(str_bytes(g.group_id)))
                         .with_protocol_type(str_bytes(g.protocol_type))
                         .with_group_state(str_bytes(g.state))
-                        .with_group_type(str_bytes("classic"))
+                        .with_group_type(str_bytes(GROUP_TYPE))
                 })
                 .collect(),
         ),

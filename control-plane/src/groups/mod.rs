@@ -39,6 +39,10 @@ use crate::proto::{
 use crate::store::Store;
 use group::{Group, JoinOutcome, SyncOutcome, join_error, sync_error};
 
+/// Kafka's type for the groups this coordinator runs (KIP-848's `consumer` groups are not
+/// served), as ListGroups and DescribeGroups report it.
+pub const GROUP_TYPE: &str = "classic";
+
 /// A group's place in the coordinator. `None` until read from the store; a slot
 /// dropped from the map is marked `evicted` so a caller that raced the eviction looks
 /// the group up again instead of changing a copy nobody will see.
@@ -522,6 +526,8 @@ impl GroupCoordinator {
     }
 
     /// Every group, in memory or in the store, filtered by state and protocol type.
+    /// The groups in any of `states` and of any of `types` (Kafka's group types,
+    /// `classic` or `consumer`, any case); an empty filter lets every group through.
     pub async fn list(&self, states: &[String], types: &[String]) -> Result<Vec<ListedGroup>> {
         if self.check_active().is_err() {
             return Ok(Vec::new());
@@ -565,7 +571,10 @@ impl GroupCoordinator {
             .filter(|g| {
                 states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(&g.state))
             })
-            .filter(|g| types.is_empty() || types.contains(&g.protocol_type))
+            // Kafka filters on the group's type, ignoring case; every group here is classic.
+            .filter(|_| {
+                types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(GROUP_TYPE))
+            })
             .collect();
         listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         Ok(listed)
