@@ -59,7 +59,8 @@ except ImportError:
 from confluent_kafka import (  # noqa: E402
     OFFSET_BEGINNING, TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, TIMESTAMP_NOT_AVAILABLE, Consumer,
     KafkaException, Producer, TopicPartition)
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, OffsetSpec  # noqa: E402
+from confluent_kafka.admin import (  # noqa: E402
+    AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic, OffsetSpec)
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(HERE))
@@ -471,6 +472,145 @@ def max_message_bytes(bootstrap):
         "value_100_bytes": produce_one(p, topic, value=b"y" * 100).get("error"),
         "records_stored": high_watermark(bootstrap, topic),
     }
+
+
+def described(admin, topic, names):
+    """The values of `names` in the topic's configs, retried while the topic settles."""
+    resource = ConfigResource("topic", topic)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            entries = admin.describe_configs([resource], request_timeout=15)[resource].result()
+            return {name: entries[name].value if name in entries else None for name in names}
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@scenario("IncrementalAlterConfigs: SET, APPEND, DELETE, an invalid value and an unknown name, described back")
+def alter_configs(bootstrap):
+    topic = "diff-alter-configs"
+    admin = admin_client(bootstrap)
+    create_topic(admin, topic, config={"retention.ms": "3600000", "segment.ms": "60000"})
+    names = ["retention.ms", "segment.ms", "cleanup.policy", "max.message.bytes"]
+
+    def alter(*entries):
+        resource = ConfigResource("topic", topic, incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=op) for name, value, op in entries])
+        try:
+            admin.incremental_alter_configs([resource], request_timeout=15)[resource].result()
+            return None
+        except KafkaException as e:
+            return error_name(e)
+
+    obs = {"set_append_delete": alter(("retention.ms", "7200000", AlterConfigOpType.SET),
+                                      ("cleanup.policy", "compact", AlterConfigOpType.APPEND),
+                                      ("segment.ms", None, AlterConfigOpType.DELETE))}
+    obs["after"] = described(admin, topic, names)
+    obs["invalid_value"] = alter(("retention.ms", "soon", AlterConfigOpType.SET),
+                                 ("max.message.bytes", "5000", AlterConfigOpType.SET))
+    obs["unknown_name"] = alter(("no.such.config", "1", AlterConfigOpType.SET))
+    obs["append_to_a_number"] = alter(("retention.ms", "5", AlterConfigOpType.APPEND))
+    obs["after_refusals"] = described(admin, topic, names)
+    return obs
+
+
+@scenario("ListOffsets MAX_TIMESTAMP: the first record holding a partition's largest timestamp; an empty partition")
+def max_timestamp(bootstrap):
+    topic = "diff-max-timestamp"
+    admin = admin_client(bootstrap)
+    create_topic(admin, topic, partitions=2)
+    base = (now_ms() - 120_000) // 1000 * 1000
+    p = producer(bootstrap)
+    for batch in ([0, 4000, 2000, 4000], [4000, 3000]):
+        for d in batch:
+            p.produce(topic, value=str(d).encode(), partition=0, timestamp=base + d)
+        p.flush(MESSAGE_TIMEOUT_MS / 1000 + 5)
+    futures = admin.list_offsets({TopicPartition(topic, part): OffsetSpec.max_timestamp() for part in (0, 1)},
+                                 request_timeout=15)
+    obs = {}
+    for tp, f in futures.items():
+        try:
+            r = f.result()
+            obs[str(tp.partition)] = {"offset": r.offset,
+                                      "timestamp": r.timestamp - base if r.timestamp >= 0 else r.timestamp}
+        except Exception as e:
+            obs[str(tp.partition)] = {"error": error_name(e)}
+    return dict(sorted(obs.items()))
+
+
+@scenario("fetch.max.bytes=1000000 over three partitions of 300 KB records: every record read, in order")
+def small_fetch(bootstrap):
+    topic = "diff-small-fetch"
+    create_topic(admin_client(bootstrap), topic, partitions=3)
+    p = producer(bootstrap, **{"message.max.bytes": 4_000_000, "linger.ms": 50})
+    for part in range(3):
+        for i in range(8):
+            p.produce(topic, key=f"{part}-{i}".encode(), value=bytes([97 + i]) * 300_000, partition=part)
+    left = p.flush(MESSAGE_TIMEOUT_MS / 1000 + 20)
+    c = consumer(bootstrap, "diff-small-fetch", **{"fetch.max.bytes": 1_000_000,
+                                                   "receive.message.max.bytes": 1_000_512,
+                                                   "max.partition.fetch.bytes": 20_000_000})
+    read = {str(part): [] for part in range(3)}
+    errors = []
+    try:
+        c.assign([TopicPartition(topic, part, OFFSET_BEGINNING) for part in range(3)])
+        deadline = time.monotonic() + 40
+        while sum(len(v) for v in read.values()) < 24 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                errors.append(m.error().name())
+                continue
+            read[str(m.partition())].append([m.offset(), m.key().decode(), len(m.value()), m.value()[:1].decode()])
+    finally:
+        c.close()
+    return {"undelivered": left, "read": read, "consumer_errors": sorted(set(errors))}
+
+
+@scenario("cleanup.policy=compact: a record without a key is refused, one with a key stored")
+def compacted_keyless(bootstrap):
+    topic = "diff-compacted-keyless"
+    create_topic(admin_client(bootstrap), topic, config={"cleanup.policy": "compact"})
+    p = producer(bootstrap)
+    return {
+        "without_key": produce_one(p, topic, value=b"no key").get("error"),
+        "with_key": produce_one(p, topic, key=b"k", value=b"keyed").get("error"),
+        "records_stored": high_watermark(bootstrap, topic),
+    }
+
+
+@scenario("an offset commit from outside a group that has an active member (generation -1, no member id)")
+def commit_outside_active_group(bootstrap):
+    topic = group = "diff-commit-outside"
+    create_topic(admin_client(bootstrap), topic)
+    member = consumer(bootstrap, group, **{"session.timeout.ms": 10000})
+    obs = {}
+    try:
+        assigned = []
+        member.subscribe([topic], on_assign=lambda c, parts: assigned.extend(parts))
+        deadline = time.monotonic() + 30
+        while not assigned and time.monotonic() < deadline:
+            member.poll(0.2)
+        obs["member_assigned"] = [p.partition for p in assigned]
+        outsider = consumer(bootstrap, group)
+        try:
+            tp = TopicPartition(topic, 0)
+            outsider.assign([tp])
+            outsider.committed([tp], timeout=10)
+            try:
+                result = outsider.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+                obs["outsider_commit"] = [p.error.name() if p.error else None for p in result]
+            except KafkaException as e:
+                obs["outsider_commit"] = error_name(e)
+            obs["committed_after"] = outsider.committed([tp], timeout=10)[0].offset
+        finally:
+            outsider.close()
+    finally:
+        member.close()
+    return obs
 
 
 # ---------------------------------------------------------------------------------------
