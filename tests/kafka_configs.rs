@@ -212,8 +212,9 @@ fn a_batch_over_the_topics_max_message_bytes_is_refused() {
     assert_eq!(consume(&bootstrap, "small", 1)[0].1, vec![7; 500]);
 }
 
-/// The codec of each batch stored in partition 0 of `topic`, read with a raw Fetch.
-fn stored_codecs(bootstrap: &str, topic: &str) -> Vec<i16> {
+/// Each batch stored in partition 0 of `topic`, read with a raw Fetch: (its length in
+/// bytes, its codec).
+fn stored_batches(bootstrap: &str, topic: &str) -> Vec<(usize, i16)> {
     let response = Connection::open(bootstrap).call(
         12,
         &FetchRequest::default()
@@ -234,14 +235,22 @@ fn stored_codecs(bootstrap: &str, topic: &str) -> Vec<i16> {
         .records
         .clone()
         .unwrap_or_default();
-    let mut codecs = Vec::new();
+    let mut batches = Vec::new();
     let mut at = 0;
     while at + 23 <= records.len() {
         let length = i32::from_be_bytes(records[at + 8..at + 12].try_into().expect("4 bytes"));
-        codecs.push(i16::from_be_bytes(records[at + 21..at + 23].try_into().expect("2")) & 7);
+        let codec = i16::from_be_bytes(records[at + 21..at + 23].try_into().expect("2")) & 7;
+        batches.push((12 + length as usize, codec));
         at += 12 + length as usize;
     }
-    codecs
+    batches
+}
+
+fn stored_codecs(bootstrap: &str, topic: &str) -> Vec<i16> {
+    stored_batches(bootstrap, topic)
+        .into_iter()
+        .map(|(_, codec)| codec)
+        .collect()
 }
 
 #[test]
@@ -276,38 +285,6 @@ fn a_topic_with_a_compression_type_stores_batches_in_its_codec() {
         .map(|(_, v)| v)
         .collect();
     assert_eq!(read, sent, "the records read back are the ones produced");
-}
-
-/// The length of each batch stored in partition 0 of `topic`, read with a raw Fetch.
-fn stored_sizes(bootstrap: &str, topic: &str) -> Vec<usize> {
-    let response = Connection::open(bootstrap).call(
-        12,
-        &FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(0)
-            .with_max_bytes(1 << 20)
-            .with_topics(vec![
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                    .with_partitions(vec![
-                        FetchPartition::default()
-                            .with_partition(0)
-                            .with_partition_max_bytes(1 << 20),
-                    ]),
-            ]),
-    );
-    let records = response.responses[0].partitions[0]
-        .records
-        .clone()
-        .unwrap_or_default();
-    let mut sizes = Vec::new();
-    let mut at = 0;
-    while at + 12 <= records.len() {
-        let length = i32::from_be_bytes(records[at + 8..at + 12].try_into().expect("4 bytes"));
-        sizes.push(12 + length as usize);
-        at += 12 + length as usize;
-    }
-    sizes
 }
 
 /// Text that compresses, but better with more effort: words from a small vocabulary in
@@ -348,9 +325,9 @@ fn compression_levels_set_how_hard_recompression_works() {
                 &[("compression.type", codec), (&level, l)],
             );
             produce_one(&producer, &topic, &value, None).expect("produce");
-            let stored = stored_sizes(&bootstrap, &topic);
+            let stored = stored_batches(&bootstrap, &topic);
             assert_eq!(stored.len(), 1, "{topic}");
-            sizes.push(stored[0]);
+            sizes.push(stored[0].0);
             assert_eq!(
                 consume(&bootstrap, &topic, 1)[0].1,
                 value,

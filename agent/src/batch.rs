@@ -596,18 +596,7 @@ pub fn records_outside(batch: &ValidBatch, earliest: i64, latest: i64) -> Vec<(u
     if !outside(batch.min_timestamp) && !outside(batch.header.max_timestamp) {
         return Vec::new();
     }
-    let mut bytes = batch.bytes.clone();
-    // Checked by `split` already; a batch that fails to decode here has no record to name.
-    match RecordBatchDecoder::decode(&mut bytes) {
-        Ok(set) => set
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| outside(r.timestamp))
-            .map(|(i, r)| (i, r.timestamp))
-            .collect(),
-        Err(_) => vec![(0, batch.min_timestamp)],
-    }
+    records_where(batch, |r| outside(r.timestamp))
 }
 
 /// The index in `batch` of each record with a null key: what a compacted topic refuses
@@ -616,17 +605,27 @@ pub fn keyless_records(batch: &ValidBatch) -> Vec<usize> {
     if batch.keyless_records == 0 {
         return Vec::new();
     }
+    records_where(batch, |r| r.key.is_none())
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// (index, timestamp) of the records of `batch` that `refused` picks out, decoded with
+/// kafka-protocol: only when a check over the walk's summary says some will be. `split`
+/// has checked the batch; one that fails to decode here has no record to name, so its
+/// first stands for all.
+fn records_where(batch: &ValidBatch, refused: impl Fn(&Record) -> bool) -> Vec<(usize, i64)> {
     let mut bytes = batch.bytes.clone();
-    // Checked by `split` already; a batch that fails to decode here has no record to name.
     match RecordBatchDecoder::decode(&mut bytes) {
         Ok(set) => set
             .records
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.key.is_none())
-            .map(|(i, _)| i)
+            .filter(|(_, r)| refused(r))
+            .map(|(i, r)| (i, r.timestamp))
             .collect(),
-        Err(_) => vec![0],
+        Err(_) => vec![(0, batch.min_timestamp)],
     }
 }
 

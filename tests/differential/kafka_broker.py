@@ -38,10 +38,15 @@ _live = set()
 @atexit.register
 def _kill_leftovers():
     for proc in list(_live):
-        _kill_group(proc)
+        kill_group(proc)
 
 
-def _kill_group(proc, grace=0.0):
+def track(proc):
+    """Remembers a child process, to be killed when this process exits however it exits."""
+    _live.add(proc)
+
+
+def kill_group(proc, grace=0.0):
     """SIGTERM to proc's process group, SIGKILL after grace seconds if still there."""
     if proc.poll() is None:
         try:
@@ -59,7 +64,7 @@ def _kill_group(proc, grace=0.0):
     _live.discard(proc)
 
 
-def _die_with_parent():
+def die_with_parent():
     """preexec_fn: the child gets SIGKILL when this process dies, however it dies (Linux)."""
     try:
         import ctypes
@@ -181,15 +186,15 @@ class KafkaBroker:
         self._log.flush()
         fmt = subprocess.run(self._java(tool, "format", "--cluster-id", cluster_id, "--config", str(config)),
                              stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120,
-                             preexec_fn=_die_with_parent)
+                             preexec_fn=die_with_parent)
         if fmt.returncode != 0:
             raise RuntimeError(f"formatting Kafka's storage failed ({fmt.returncode}); see {self.log_path}")
         self._log.write(b"== kafka.Kafka server.properties\n")
         self._log.flush()
         self.proc = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, cwd=str(self.dir), preexec_fn=_die_with_parent)
-        _live.add(self.proc)
+                                     start_new_session=True, cwd=str(self.dir), preexec_fn=die_with_parent)
+        track(self.proc)
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout):
@@ -225,7 +230,7 @@ class KafkaBroker:
     def stop(self):
         """SIGTERM (Kafka shuts down in a few seconds), SIGKILL after 20 s; removes its files."""
         if self.proc is not None:
-            _kill_group(self.proc, grace=20)
+            kill_group(self.proc, grace=20)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -258,8 +263,8 @@ class WeirPlayground:
             [self.weir, "playground", "--data-dir", str(self.dir / "data"), "--listen", f"127.0.0.1:{self.port}",
              *extra_args],
             stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent)
-        _live.add(self.proc)
+            preexec_fn=die_with_parent)
+        track(self.proc)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + start_timeout
@@ -287,7 +292,7 @@ class WeirPlayground:
 
     def stop(self):
         """SIGTERM, SIGKILL after 10 s; removes its data directory."""
-        _kill_group(self.proc, grace=10)
+        kill_group(self.proc, grace=10)
         self._reader.join(2)
         if not self._log.closed:
             self._log.close()

@@ -685,7 +685,7 @@ def start_child(name, system, bootstrap, logs):
     log = open(logs / f"{name}.{system}.log", "wb")
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", name, "--bootstrap", bootstrap],
                             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=kafka_broker._die_with_parent)
+                            preexec_fn=kafka_broker.die_with_parent)
     return proc, log
 
 

@@ -20,18 +20,14 @@ target/kafka_tools). The jars come from tests/kafka_tools/install.
 """
 
 import argparse
-import atexit
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +36,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+# The Weir playground and the process handling are the differential tests' own.
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, str(ROOT / "tests" / "differential"))
+from kafka_broker import (  # noqa: E402
+    WeirPlayground, die_with_parent, free_port, java_command, kill_group, track)
 CACHE = Path(os.environ.get("WEIR_KAFKA_TOOLS_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "weir" / "kafka-tools")
 
@@ -135,57 +136,6 @@ class Skip(Exception):
     pass
 
 
-# Processes this run started and has not stopped yet: killed at exit, however the run ends.
-_live = set()
-
-
-@atexit.register
-def _kill_leftovers():
-    for proc in list(_live):
-        _kill(proc, 0)
-
-
-def _kill(proc, grace):
-    """SIGTERM to proc's process group, SIGKILL after grace seconds (at once if 0)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(grace if grace > 0 else 10)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-    _live.discard(proc)
-
-
-def _die_with_parent():
-    """preexec_fn: the child gets SIGKILL when this process dies (Linux PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except Exception:
-        pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def java_command():
-    if os.environ.get("JAVA"):
-        return os.environ["JAVA"]
-    if os.environ.get("JAVA_HOME"):
-        return str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
-    return shutil.which("java") or "/usr/bin/java"
-
-
 def find_main_classes(jars_dir):
     """{tool: main class} for every tool whose class is in the jars; raises if one is missing."""
     jars = sorted(Path(jars_dir).glob("*.jar"))
@@ -221,55 +171,6 @@ def one_line(text, width=600):
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class Playground:
-    """`weir playground --data-dir DIR --listen 127.0.0.1:PORT`, ready on its
-    `Weir playground: bootstrap.servers=` line; its stdout and stderr go to log_path."""
-
-    READY = "Weir playground: bootstrap.servers="
-
-    def __init__(self, weir, log_path, timeout=60.0):
-        self.dir = Path(tempfile.mkdtemp(prefix="weir-kafka-tools-"))
-        self.port = free_port()
-        self.bootstrap = None
-        self._log = open(log_path, "ab")
-        self._ready = threading.Event()
-        self.proc = subprocess.Popen(
-            [str(weir), "playground", "--data-dir", str(self.dir / "data"), "--listen", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent)
-        _live.add(self.proc)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.1):
-            if self.proc.poll() is not None:
-                self._reader.join(2)
-                self.stop()
-                raise RuntimeError(f"weir playground exited with {self.proc.returncode}; see {log_path}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"weir playground printed no ready line within {timeout:.0f} s; see {log_path}")
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            try:
-                self._log.write(raw)
-                self._log.flush()
-            except ValueError:
-                pass
-            line = raw.decode(errors="replace").strip()
-            if line.startswith(self.READY) and not self._ready.is_set():
-                self.bootstrap = line[len(self.READY):].split()[0]
-                self._ready.set()
-
-    def stop(self):
-        _kill(self.proc, 10)
-        self._reader.join(2)
-        if not self._log.closed:
-            self._log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class ToolResult:
     def __init__(self, rc, out, err, log):
         self.rc, self.out, self.err, self.log = rc, out, err, log
@@ -299,16 +200,16 @@ class Tools:
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=_die_with_parent)
-        _live.add(proc)
+                                preexec_fn=die_with_parent)
+        track(proc)
         timed_out = False
         try:
             out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill(proc, 0)
+            kill_group(proc, 0)
             out, err = proc.communicate()
-        _live.discard(proc)
+        kill_group(proc, 0)  # it has exited: this only forgets it
         out, err = out.decode(errors="replace"), err.decode(errors="replace")
         elapsed = time.monotonic() - started
         status = f"killed after {timeout} s" if timed_out else f"exit {proc.returncode}"
@@ -782,8 +683,8 @@ class ConnectWorker:
         self._log.write(("$ " + " ".join(_quote(c) for c in cmd) + "\n").encode())
         self._log.flush()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
-        _live.add(self.proc)
+                                     start_new_session=True, preexec_fn=die_with_parent)
+        track(self.proc)
 
     def log_tail(self, lines=5):
         try:
@@ -803,7 +704,7 @@ class ConnectWorker:
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:
                 pass
-        _kill(self.proc, 0)
+        kill_group(self.proc, 0)
         if not self._log.closed:
             self._log.close()
         return self.proc.returncode
@@ -1006,7 +907,7 @@ def main():
                 rep.fail_all(selected, f"no weir binary at {args.weir}")
                 return finish(rep, out_dir, started, classes)
             try:
-                playground = Playground(args.weir, out_dir / "weir.log")
+                playground = WeirPlayground(args.weir, out_dir / "weir.log")
             except RuntimeError as e:
                 rep.fail_all(selected, f"playground: {e}")
                 return finish(rep, out_dir, started, classes)

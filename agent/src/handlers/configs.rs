@@ -99,10 +99,31 @@ struct Alteration {
     resource_name: StrBytes,
     /// (name, operation, value)
     changes: Vec<(String, ConfigOperation, String)>,
+    /// Why the request itself is malformed for this resource, if it is.
+    malformed: Option<String>,
 }
 
 /// One resource's answer: (resource type, name, error code, message).
 type Altered = (i8, StrBytes, i16, Option<StrBytes>);
+
+/// The answers of [`alter`] as one API's resource responses (the two APIs' types are
+/// alike but for their module).
+macro_rules! resource_responses {
+    ($response:ty, $results:expr) => {
+        $results
+            .into_iter()
+            .map(
+                |(resource_type, resource_name, error_code, error_message)| {
+                    <$response>::default()
+                        .with_resource_type(resource_type)
+                        .with_resource_name(resource_name)
+                        .with_error_code(error_code)
+                        .with_error_message(error_message)
+                },
+            )
+            .collect()
+    };
+}
 
 pub async fn incremental_alter(
     ctx: &Context,
@@ -110,9 +131,9 @@ pub async fn incremental_alter(
 ) -> IncrementalAlterConfigsResponse {
     use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
     let mut alterations = Vec::with_capacity(request.resources.len());
-    let mut refused = Vec::new();
-    for (i, resource) in request.resources.into_iter().enumerate() {
+    for resource in request.resources {
         let mut changes = Vec::with_capacity(resource.configs.len());
+        let mut malformed = None;
         for config in resource.configs {
             let operation = match config.config_operation {
                 0 => ConfigOperation::ConfigSet,
@@ -120,14 +141,11 @@ pub async fn incremental_alter(
                 2 => ConfigOperation::ConfigAppend,
                 3 => ConfigOperation::ConfigSubtract,
                 other => {
-                    refused.push((
-                        i,
-                        format!(
-                            "unknown config operation {other} for {}",
-                            config.name.as_str()
-                        ),
+                    malformed = Some(format!(
+                        "unknown config operation {other} for {}",
+                        config.name.as_str()
                     ));
-                    ConfigOperation::ConfigSet
+                    continue;
                 }
             };
             let value = config.value.map(|v| v.to_string()).unwrap_or_default();
@@ -137,23 +155,12 @@ pub async fn incremental_alter(
             resource_type: resource.resource_type,
             resource_name: resource.resource_name,
             changes,
+            malformed,
         });
     }
-    let results = alter(ctx, alterations, false, request.validate_only, &refused).await;
-    IncrementalAlterConfigsResponse::default().with_responses(
-        results
-            .into_iter()
-            .map(
-                |(resource_type, resource_name, error_code, error_message)| {
-                    AlterConfigsResourceResponse::default()
-                        .with_resource_type(resource_type)
-                        .with_resource_name(resource_name)
-                        .with_error_code(error_code)
-                        .with_error_message(error_message)
-                },
-            )
-            .collect(),
-    )
+    let results = alter(ctx, alterations, false, request.validate_only).await;
+    IncrementalAlterConfigsResponse::default()
+        .with_responses(resource_responses!(AlterConfigsResourceResponse, results))
 }
 
 /// AlterConfigs: each resource's configs become exactly those given, the rest back to
@@ -174,40 +181,28 @@ pub async fn alter_replacing(ctx: &Context, request: AlterConfigsRequest) -> Alt
                     (c.name.to_string(), ConfigOperation::ConfigSet, value)
                 })
                 .collect(),
+            malformed: None,
         })
         .collect();
-    let results = alter(ctx, alterations, true, request.validate_only, &[]).await;
-    AlterConfigsResponse::default().with_responses(
-        results
-            .into_iter()
-            .map(
-                |(resource_type, resource_name, error_code, error_message)| {
-                    AlterConfigsResourceResponse::default()
-                        .with_resource_type(resource_type)
-                        .with_resource_name(resource_name)
-                        .with_error_code(error_code)
-                        .with_error_message(error_message)
-                },
-            )
-            .collect(),
-    )
+    let results = alter(ctx, alterations, true, request.validate_only).await;
+    AlterConfigsResponse::default()
+        .with_responses(resource_responses!(AlterConfigsResourceResponse, results))
 }
 
-/// Sends each topic's changes to the control plane; `refused` are (resource index,
-/// message) pairs already known to be malformed.
+/// Sends each topic's changes to the control plane.
 async fn alter(
     ctx: &Context,
     alterations: Vec<Alteration>,
     replace: bool,
     validate_only: bool,
-    refused: &[(usize, String)],
 ) -> Vec<Altered> {
     let mut results = Vec::with_capacity(alterations.len());
-    for (i, alteration) in alterations.into_iter().enumerate() {
+    for alteration in alterations {
         let Alteration {
             resource_type,
             resource_name,
             changes,
+            malformed,
         } = alteration;
         let failed = |error: ResponseError, message: String| {
             (
@@ -217,8 +212,8 @@ async fn alter(
                 Some(str_bytes(message)),
             )
         };
-        if let Some((_, message)) = refused.iter().find(|(at, _)| *at == i) {
-            results.push(failed(ResponseError::InvalidRequest, message.clone()));
+        if let Some(message) = malformed {
+            results.push(failed(ResponseError::InvalidRequest, message));
             continue;
         }
         match resource_type {
