@@ -302,9 +302,16 @@ pub fn assign_consumer(
 struct Membership {
     history: Arc<HistoryWriter>,
     name: String,
+    /// librdkafka's group and offset-commit log (`debug=cgrp`), to explain what the
+    /// member committed when.
+    log: LogToFile,
 }
 
-impl ClientContext for Membership {}
+impl ClientContext for Membership {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.log.log(level, facility, message);
+    }
+}
 
 impl ConsumerContext for Membership {
     fn post_rebalance(&self, _base: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -328,6 +335,8 @@ pub fn subscribe_consumer(work: &Workload, name: &str) -> anyhow::Result<()> {
     let mut config = work.client(name);
     config
         .set("group.id", GROUP)
+        .set("debug", "cgrp")
+        .set_log_level(RDKafkaLogLevel::Debug)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
@@ -336,6 +345,7 @@ pub fn subscribe_consumer(work: &Workload, name: &str) -> anyhow::Result<()> {
     let consumer: BaseConsumer<Membership> = config.create_with_context(Membership {
         history: work.history.clone(),
         name: name.to_string(),
+        log: LogToFile::create(work, name)?,
     })?;
     consumer.subscribe(&[&work.topic])?;
     while !work.stopped() {

@@ -63,8 +63,14 @@ fn the_checker_finds_what_each_recorded_history_holds() {
         let events = history::read(&histories().join(name)).expect("read the history");
         let report = checker::check(&events);
         assert_eq!(report.found(), *expected, "{name}:\n{report}");
+        // Recorded before the sampler read committed offsets: that class alone has no
+        // samples to check in them.
         for class in Class::ALL {
-            assert!(report.checked(class), "{name}: {class} not checked");
+            let sampled = class != Class::CommittedOffsetRegressions;
+            assert!(
+                report.checked(class) || !sampled,
+                "{name}: {class} not checked"
+            );
         }
         assert_eq!(report.warning_count, 0, "{name}:\n{report}");
     }
@@ -102,7 +108,7 @@ fn check_exits_0_on_a_clean_history_and_1_naming_the_classes_found() {
         let code = if expected.is_empty() { 0 } else { 1 };
         assert_eq!(output.status.code(), Some(code), "{name}:\n{stdout}");
         for class in *expected {
-            let line = format!("  {:<24}  FOUND ", class.name());
+            let line = format!("  {:<28}  FOUND ", class.name());
             assert!(stdout.contains(&line), "{name}: no {line:?} in\n{stdout}");
         }
         if expected.is_empty() {
