@@ -20,8 +20,9 @@ listed failures that now pass (with --strict those fail the run too). The closin
 is `compat: N passed, N failed, N skipped` (known failures and steps a client has no API
 for are the skipped ones).
 
-What each program needs installed (Java classes, the sarama binary, kafkajs, the Python
-clients) is put in place by tests/compat/install, which scripts/test runs first.
+What each program needs installed (the Java classes for kafka-clients 3.9.1 and 4.4.0, the
+sarama and franz-go binaries, kafkajs, the Python clients) is put in place by
+tests/compat/install, which scripts/test runs first.
 """
 
 import argparse
@@ -52,10 +53,20 @@ STEPS = [
     ("produce", "10,000 keyed records with headers, acks=all, idempotent where the client supports it"),
     ("consume_commit", "a group consumer reads about half the records and commits"),
     ("resume", "a restarted consumer of the group starts at the committed offsets and reads the rest"),
+    ("async_commits", "200 asynchronous commits of offsets 1..200 of one partition, sent without waiting, then a "
+                      "synchronous commit of 201: the group's committed offset is 201 (a new group, its consumer "
+                      "assigned, not subscribed, and told the coordinator first)"),
     ("list_offsets", "earliest, latest and by-timestamp offsets equal what was produced"),
     ("describe_configs", "the topic's configs can be described"),
     ("alter_configs", "the topic's configs are altered with the client's admin API (incremental where the "
                       "client has it) and described back; an invalid value is refused"),
+    ("log_append_time", "a topic created with message.timestamp.type=LogAppendTime: a record produced with "
+                        "timestamp 1000000 is consumed with the LogAppendTime type and the broker's append time "
+                        "(within the seconds around the produce, and the time the producer's acknowledgement "
+                        "gave where the client shows it), not 1000000"),
+    ("small_fetch", "a consumer with a small total fetch limit reads every record of three partitions of large "
+                    "records: 12 records of 300,000 bytes in each, read in order and whole with fetch.max.bytes "
+                    "1,000,000 and max.partition.fetch.bytes 20,000,000 (or the client's equivalents)"),
     ("group_split", "two consumers of one group (default assignor) split the partitions"),
     ("group_split_cooperative", "the same with the cooperative-sticky assignor"),
     ("delete_topic", "the topic is deleted and no longer listed"),
@@ -69,17 +80,20 @@ PLAYGROUND_ARGS = {"kcat": ["--default-partitions", "4"]}
 
 # client name -> (how to run its program, time limit in seconds)
 def client_commands():
-    java_classes = CACHE / "java" / "classes"
-    java_jars = CACHE / "java" / "jars"
-    java_cp = os.pathsep.join([str(java_classes)] + [str(p) for p in sorted(java_jars.glob("*.jar"))])
+    def java_cp(name):
+        jars = sorted((CACHE / name / "jars").glob("*.jar"))
+        return os.pathsep.join([str(CACHE / name / "classes")] + [str(p) for p in jars])
+
     return {
-        "java": (["java", "-cp", java_cp, "WeirCompat"], 180),
+        "java": (["java", "-cp", java_cp("java"), "WeirCompat"], 180),
+        "java-4.4": (["java", "-cp", java_cp("java44"), "WeirCompat"], 180),
         "kcat": (["bash", str(HERE / "kcat" / "compat.sh")], 180),
         "confluent-kafka": ([VENV_PYTHON, str(HERE / "python" / "confluent_compat.py")], 180),
         "kafka-python": ([VENV_PYTHON, str(HERE / "python" / "kafka_python_compat.py")], 180),
         "aiokafka": ([VENV_PYTHON, str(HERE / "python" / "aiokafka_compat.py")], 180),
         "kafkajs": (["node", str(HERE / "kafkajs" / "compat.js")], 180),
         "sarama": ([str(CACHE / "sarama" / "sarama-compat")], 180),
+        "franz-go": ([str(CACHE / "franz-go" / "franz-go-compat")], 180),
     }
 
 

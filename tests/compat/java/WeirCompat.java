@@ -1,4 +1,6 @@
-// Java kafka-clients (3.9.1) in Weir's compatibility scenario.
+// Java kafka-clients in Weir's compatibility scenario: one source, compiled and run against
+// 3.9.1 (client "java") and 4.4.0 ("java-4.4", whose consumer keeps the default classic
+// group protocol).
 //
 //     java -cp <classes>:<jars> WeirCompat BOOTSTRAP TOPIC
 //
@@ -22,6 +24,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
@@ -32,6 +35,13 @@ public class WeirCompat {
     static final long PATIENCE_MS = 60_000; // a bound against hanging, not a timing assertion
     static final String RETENTION_MS = "7200000";
     static final String DEFAULT_RETENTION_MS = "604800000"; // Kafka's retention.ms default, 7 days
+    static final int ASYNC_COMMITS = 200; // async_commits: offsets 1..200, then 201 synchronously
+    static final long LOG_APPEND_TS = 1_000_000L; // log_append_time: the timestamp the producer sets
+    static final long CLOCK_SLACK_MS = 1000; // the append time may be this far outside the produce
+    // small_fetch: 12 records of 300,000 bytes in each of 3 partitions, read with a total fetch
+    // limit of 1,000,000 bytes and a per-partition limit of 20,000,000.
+    static final int BIG_PARTITIONS = 3, BIG_RECORDS = 12, BIG_SIZE = 300_000;
+    static final int FETCH_MAX_BYTES = 1_000_000, PARTITION_FETCH_MAX_BYTES = 20_000_000;
 
     static String bootstrap, topic;
     static Admin admin;
@@ -126,6 +136,61 @@ public class WeirCompat {
         KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p);
         c.subscribe(List.of(topic));
         return c;
+    }
+
+    /** A consumer of group assigned (not subscribed) to partitions of t, auto-commit off, from the
+     *  committed offset or else the earliest. */
+    static KafkaConsumer<byte[], byte[]> assignedConsumer(String t, String group, List<Integer> partitions,
+                                                         boolean smallFetch) {
+        Properties p = common();
+        p.put("group.id", group);
+        p.put("auto.offset.reset", "earliest");
+        p.put("enable.auto.commit", "false");
+        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        if (smallFetch) {
+            p.put("fetch.max.bytes", Integer.toString(FETCH_MAX_BYTES));
+            p.put("max.partition.fetch.bytes", Integer.toString(PARTITION_FETCH_MAX_BYTES));
+        }
+        KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p);
+        List<TopicPartition> tps = new ArrayList<>();
+        for (int part : partitions) tps.add(new TopicPartition(t, part));
+        c.assign(tps);
+        return c;
+    }
+
+    static Long committedOffset(KafkaConsumer<byte[], byte[]> c, TopicPartition tp) {
+        OffsetAndMetadata om = c.committed(Set.of(tp), Duration.ofMillis(PATIENCE_MS)).get(tp);
+        return om == null ? null : om.offset();
+    }
+
+    /** Polls c until count records were read; returns them in the order read. */
+    static List<ConsumerRecord<byte[], byte[]>> readAll(KafkaConsumer<byte[], byte[]> c, int count, String what) {
+        List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+        long deadline = System.currentTimeMillis() + PATIENCE_MS;
+        while (out.size() < count) {
+            check(System.currentTimeMillis() < deadline, what + ": read " + out.size() + " of " + count + " records");
+            for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofSeconds(1))) out.add(r);
+        }
+        return out;
+    }
+
+    static void waitListed(String t) throws Exception {
+        long deadline = System.currentTimeMillis() + PATIENCE_MS;
+        while (!admin.listTopics().names().get(60, TimeUnit.SECONDS).contains(t)) {
+            check(System.currentTimeMillis() < deadline, t + " not listed after create");
+            Thread.sleep(200);
+        }
+    }
+
+    /** small_fetch's record j of a partition: BIG_SIZE bytes, distinct per record. */
+    static byte[] bigValue(int partition, int j) {
+        byte[] prefix = ("big-" + partition + "-" + j + "-").getBytes(StandardCharsets.UTF_8);
+        byte[] v = new byte[BIG_SIZE];
+        System.arraycopy(prefix, 0, v, 0, prefix.length);
+        int start = (partition * BIG_RECORDS + j) % 256;
+        for (int k = prefix.length; k < BIG_SIZE; k++) v[k] = (byte) ((start + k - prefix.length) % 256);
+        return v;
     }
 
     static Map<Integer, long[]> produce(boolean idempotent) throws Exception {
@@ -224,9 +289,22 @@ public class WeirCompat {
         }
     }
 
+    /** The kafka-clients version on the classpath, from the properties file its jar carries
+     *  (AppInfoParser, which reads it, moved to an internals package in 4.x). */
+    static String clientVersion() {
+        try (java.io.InputStream in = KafkaConsumer.class.getResourceAsStream("/kafka/kafka-version.properties")) {
+            Properties p = new Properties();
+            if (in != null) p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (java.io.IOException e) {
+            return "unknown (" + e + ")";
+        }
+    }
+
     public static void main(String[] args) {
         bootstrap = args[0];
         topic = args[1];
+        System.err.println("kafka-clients " + clientVersion());
         admin = Admin.create(common());
         List<Integer> parts = List.of(0, 1, 2, 3);
 
@@ -308,6 +386,42 @@ public class WeirCompat {
             seen.putAll(again);
         });
 
+        step("async_commits", () -> {
+            // A new group, its consumer assigned to partition 0; it learns the group's coordinator
+            // first (librdkafka queues commits until it knows it, so every client does the same).
+            String group = topic + "-async";
+            TopicPartition tp0 = new TopicPartition(topic, 0);
+            List<String> errors = Collections.synchronizedList(new ArrayList<>());
+            int[] completed = {0};
+            try (KafkaConsumer<byte[], byte[]> c = assignedConsumer(topic, group, List.of(0), false)) {
+                Long before = committedOffset(c, tp0);
+                check(before == null, "a new group has committed offset " + before + " for partition 0");
+                for (int o = 1; o <= ASYNC_COMMITS; o++) {
+                    final int off = o;
+                    c.commitAsync(Map.of(tp0, new OffsetAndMetadata(o)), (offsets, e) -> {
+                        synchronized (completed) { completed[0]++; }
+                        if (e != null) errors.add("commit of " + off + ": " + e);
+                    });
+                }
+                c.commitSync(Map.of(tp0, new OffsetAndMetadata(ASYNC_COMMITS + 1)));
+                Long got = committedOffset(c, tp0);
+                check(Objects.equals(got, (long) ASYNC_COMMITS + 1), "after " + ASYNC_COMMITS
+                        + " asynchronous commits of 1.." + ASYNC_COMMITS + " and a synchronous commit of "
+                        + (ASYNC_COMMITS + 1) + ", the committed offset reads back " + got);
+                System.err.println("   callbacks run by the commitSync of " + (ASYNC_COMMITS + 1) + ": " + completed[0]);
+                c.commitSync(Map.of()); // runs any callbacks still outstanding (an empty commitSync waits for them)
+                check(errors.isEmpty(), errors.size() + " of the asynchronous commits failed, first: "
+                        + (errors.isEmpty() ? "" : errors.get(0)));
+                check(completed[0] == ASYNC_COMMITS, completed[0] + " of " + ASYNC_COMMITS
+                        + " asynchronous commits completed");
+            }
+            try (KafkaConsumer<byte[], byte[]> c = assignedConsumer(topic, group, List.of(0), false)) {
+                Long got = committedOffset(c, tp0);
+                check(Objects.equals(got, (long) ASYNC_COMMITS + 1), "a new consumer of the group reads committed offset "
+                        + got + ", expected " + (ASYNC_COMMITS + 1));
+            }
+        });
+
         step("list_offsets", () -> {
             Map<Integer, long[]> placed = seen.size() == RECORDS ? seen : acks;
             check(placed.size() == RECORDS, "only " + placed.size() + " records known");
@@ -373,6 +487,93 @@ public class WeirCompat {
                     + c.get("retention.ms") + ", expected the default " + DEFAULT_RETENTION_MS);
             check(policies(c).containsAll(List.of("delete", "compact")),
                     "after DELETE retention.ms cleanup.policy is " + c.get("cleanup.policy"));
+        });
+
+        step("log_append_time", () -> {
+            String lat = topic + "-lat";
+            admin.createTopics(List.of(new NewTopic(lat, 1, (short) 1)
+                    .configs(Map.of("message.timestamp.type", "LogAppendTime")))).all().get(60, TimeUnit.SECONDS);
+            waitListed(lat);
+            long before = System.currentTimeMillis();
+            RecordMetadata md;
+            Properties p = common();
+            p.put("acks", "all");
+            p.put("key.serializer", ByteArraySerializer.class.getName());
+            p.put("value.serializer", ByteArraySerializer.class.getName());
+            try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+                md = producer.send(new ProducerRecord<>(lat, 0, LOG_APPEND_TS, "lat".getBytes(StandardCharsets.UTF_8),
+                        "log-append-time".getBytes(StandardCharsets.UTF_8))).get(60, TimeUnit.SECONDS);
+            }
+            long after = System.currentTimeMillis();
+            check(md.partition() == 0 && md.offset() == 0, "the record was acknowledged at " + md.partition() + "/"
+                    + md.offset() + ", expected 0/0");
+            ConsumerRecord<byte[], byte[]> r;
+            try (KafkaConsumer<byte[], byte[]> c = assignedConsumer(lat, lat + "-reader", List.of(0), false)) {
+                r = readAll(c, 1, lat).get(0);
+            }
+            check(r.timestampType() == TimestampType.LOG_APPEND_TIME, "record read with timestamp type "
+                    + r.timestampType() + ", expected LogAppendTime");
+            check(r.timestamp() != LOG_APPEND_TS, "record read with the producer's timestamp " + LOG_APPEND_TS
+                    + ", not the append time");
+            check(before - CLOCK_SLACK_MS <= r.timestamp() && r.timestamp() <= after + CLOCK_SLACK_MS,
+                    "record read with timestamp " + r.timestamp() + ", produced between " + before + " and " + after);
+            check(md.timestamp() == r.timestamp(), "the producer's acknowledgement gave timestamp " + md.timestamp()
+                    + ", the record reads " + r.timestamp());
+        });
+
+        step("small_fetch", () -> {
+            String big = topic + "-big";
+            admin.createTopics(List.of(new NewTopic(big, BIG_PARTITIONS, (short) 1))).all().get(60, TimeUnit.SECONDS);
+            waitListed(big);
+            Properties p = common();
+            p.put("acks", "all");
+            p.put("key.serializer", ByteArraySerializer.class.getName());
+            p.put("value.serializer", ByteArraySerializer.class.getName());
+            // Batches of three records (Kafka's max.message.bytes is 1 MiB), and requests that carry
+            // every batch ready for the broker.
+            p.put("batch.size", "1000000");
+            p.put("max.request.size", "16000000");
+            p.put("linger.ms", "100");
+            List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>();
+            List<int[]> placed = new ArrayList<>();
+            try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+                for (int j = 0; j < BIG_RECORDS; j++)
+                    for (int part = 0; part < BIG_PARTITIONS; part++) {
+                        sent.add(producer.send(new ProducerRecord<>(big, part,
+                                ("big-" + part + "-" + j).getBytes(StandardCharsets.UTF_8), bigValue(part, j))));
+                        placed.add(new int[] {part, j});
+                    }
+                producer.flush();
+                for (int n = 0; n < sent.size(); n++) {
+                    RecordMetadata md = sent.get(n).get(60, TimeUnit.SECONDS);
+                    int[] pj = placed.get(n);
+                    check(md.partition() == pj[0] && md.offset() == pj[1], "record big-" + pj[0] + "-" + pj[1]
+                            + " was acknowledged at " + md.partition() + "/" + md.offset());
+                }
+            }
+            List<ConsumerRecord<byte[], byte[]>> got;
+            List<Integer> bigParts = new ArrayList<>();
+            for (int part = 0; part < BIG_PARTITIONS; part++) bigParts.add(part);
+            try (KafkaConsumer<byte[], byte[]> c = assignedConsumer(big, big + "-reader", bigParts, true)) {
+                got = readAll(c, BIG_RECORDS * BIG_PARTITIONS, big + " with fetch.max.bytes=" + FETCH_MAX_BYTES);
+            }
+            for (int part = 0; part < BIG_PARTITIONS; part++) {
+                List<Long> offsets = new ArrayList<>();
+                List<ConsumerRecord<byte[], byte[]>> mine = new ArrayList<>();
+                for (ConsumerRecord<byte[], byte[]> r : got)
+                    if (r.partition() == part) { offsets.add(r.offset()); mine.add(r); }
+                List<Long> want = new ArrayList<>();
+                for (long j = 0; j < BIG_RECORDS; j++) want.add(j);
+                check(offsets.equals(want), "partition " + part + ": read offsets " + offsets + ", expected 0.."
+                        + (BIG_RECORDS - 1));
+                for (int j = 0; j < mine.size(); j++) {
+                    byte[] v = mine.get(j).value();
+                    check(v != null && v.length == BIG_SIZE, "partition " + part + " offset " + j + ": "
+                            + (v == null ? 0 : v.length) + " bytes, sent " + BIG_SIZE);
+                    check(Arrays.equals(v, bigValue(part, j)), "partition " + part + " offset " + j
+                            + ": value differs from the one sent");
+                }
+            }
         });
 
         step("group_split", () -> groupSplit(null));

@@ -17,6 +17,17 @@ const BASE_TS = 1700000000000
 const PATIENCE_MS = 60000 // a bound against hanging, not a timing assertion
 const RETENTION_MS = '7200000'
 const DEFAULT_RETENTION_MS = '604800000' // Kafka's retention.ms default, 7 days
+const ASYNC_COMMITS = 200 // async_commits: offsets 1..200, then 201 awaited
+const LOG_APPEND_TS = 1000000 // log_append_time: the timestamp the producer sets
+const CLOCK_SLACK_MS = 1000 // the append time may be this far outside the produce
+// small_fetch: 12 records of 300,000 bytes in each of 3 partitions, read with a total fetch
+// limit of 1,000,000 bytes and a per-partition limit of 20,000,000.
+const BIG_PARTITIONS = 3
+const BIG_RECORDS = 12
+const BIG_SIZE = 300000
+const FETCH_MAX_BYTES = 1000000
+const PARTITION_FETCH_MAX_BYTES = 20000000
+const LOG_APPEND_TIME = 1 // Kafka's timestamp type, as kafkajs's batchContext.timestampType gives it
 
 const [bootstrap, topic] = process.argv.slice(2)
 const kafka = new Kafka({
@@ -165,6 +176,44 @@ async function consume(group, onRecord, enough) {
   return { consumer, failure }
 }
 
+// small_fetch's record j of a partition: BIG_SIZE bytes, distinct per record.
+function bigValue(partition, j) {
+  const v = Buffer.alloc(BIG_SIZE)
+  const prefix = Buffer.from(`big-${partition}-${j}-`)
+  prefix.copy(v)
+  const start = (partition * BIG_RECORDS + j) % 256
+  for (let k = prefix.length; k < BIG_SIZE; k++) v[k] = (start + k - prefix.length) % 256
+  return v
+}
+
+async function waitListed(t) {
+  const deadline = Date.now() + PATIENCE_MS
+  while (!(await admin.listTopics()).includes(t)) {
+    check(Date.now() < deadline, `${t} not listed after create`)
+    await sleep(200)
+  }
+}
+
+// Reads t from the beginning with a consumer of a new group until `count` records came;
+// returns [{ partition, message }] in the order read.
+async function readRecords(t, group, count, consumerOptions = {}) {
+  const consumer = kafka.consumer({ groupId: group, ...consumerOptions })
+  const got = []
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic: t, fromBeginning: true })
+    await consumer.run({ autoCommit: false, eachMessage: async ({ partition, message }) => { got.push({ partition, message }) } })
+    const deadline = Date.now() + PATIENCE_MS
+    while (got.length < count) {
+      check(Date.now() < deadline, `${t}: read ${got.length} of ${count} records`)
+      await sleep(50)
+    }
+  } finally {
+    await consumer.disconnect()
+  }
+  return got
+}
+
 async function committedOffsets(group) {
   const res = await admin.fetchOffsets({ groupId: group, topics: [topic] })
   const out = new Map()
@@ -310,6 +359,57 @@ async function main() {
     for (const [i, po] of again) seen.set(i, po)
   })
 
+  await step('async_commits', async () => {
+    // kafkajs has no assign(): the consumer of the new group subscribes, and commits once it
+    // has joined (commitOffsets needs a running member). Joining found the coordinator.
+    // Each commitOffsets call goes straight to the coordinator's connection, which has no
+    // in-flight limit in a consumer, so the 200 calls made without awaiting are all in
+    // flight at once, in call order; the commit of 201 is the one awaited.
+    const group = `${topic}-async`
+    const consumer = kafka.consumer({ groupId: group })
+    let joined = false
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      joined = true
+    })
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true })
+      await consumer.run({ autoCommit: false, eachMessage: async () => {} })
+      const deadline = Date.now() + PATIENCE_MS
+      while (!joined) {
+        check(Date.now() < deadline, 'the consumer did not join its group')
+        await sleep(50)
+      }
+      consumer.pause([{ topic }])
+      const before = await committedOffsets(group)
+      check(!before.has(0), `a new group has committed offset ${before.get(0)} for partition 0`)
+      const pending = []
+      for (let o = 1; o <= ASYNC_COMMITS; o++) {
+        pending.push(consumer.commitOffsets([{ topic, partition: 0, offset: String(o) }]))
+      }
+      await consumer.commitOffsets([{ topic, partition: 0, offset: String(ASYNC_COMMITS + 1) }])
+      const outcomes = await Promise.allSettled(pending)
+      const failed = outcomes.filter(o => o.status === 'rejected')
+      check(failed.length === 0, `${failed.length} of the asynchronous commits failed, first: ${failed.length && failed[0].reason}`)
+      const back = await committedOffsets(group)
+      check(back.get(0) === ASYNC_COMMITS + 1, `after ${ASYNC_COMMITS} commits of 1..${ASYNC_COMMITS} sent without waiting and one of ${ASYNC_COMMITS + 1}, the committed offset reads back ${back.get(0)}`)
+    } finally {
+      await consumer.disconnect()
+    }
+    // A new consumer of the group starts partition 0 at the committed offset.
+    let first0
+    const { consumer: again, failure } = await consume(
+      group,
+      (partition, m) => {
+        if (partition === 0 && first0 === undefined) first0 = parseInt(m.offset, 10)
+      },
+      () => first0 !== undefined,
+    )
+    await again.disconnect()
+    if (failure) throw failure
+    check(first0 === ASYNC_COMMITS + 1, `a new consumer of the group began partition 0 at offset ${first0}, committed ${ASYNC_COMMITS + 1}`)
+  })
+
   await step('list_offsets', async () => {
     const placed = seen.size === RECORDS ? seen : acks
     check(placed.size === RECORDS, `only ${placed.size} records known`)
@@ -372,6 +472,75 @@ async function main() {
     configs = await topicConfigs()
     check(configs.get('retention.ms') === DEFAULT_RETENTION_MS,
       `after alterConfigs naming no config retention.ms is ${configs.get('retention.ms')}, expected the default ${DEFAULT_RETENTION_MS}`)
+  })
+
+  await step('log_append_time', async () => {
+    const lat = `${topic}-lat`
+    await admin.createTopics({
+      topics: [{ topic: lat, numPartitions: 1, replicationFactor: 1,
+        configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] }],
+      waitForLeaders: true,
+    })
+    await waitListed(lat)
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+    await producer.connect()
+    const before = Date.now()
+    let res
+    try {
+      res = await producer.send({ topic: lat, acks: -1,
+        messages: [{ partition: 0, key: 'lat', value: 'log-append-time', timestamp: String(LOG_APPEND_TS) }] })
+    } finally {
+      await producer.disconnect()
+    }
+    const after = Date.now()
+    check(res.length === 1 && res[0].partition === 0 && res[0].baseOffset === '0', `the record was acknowledged as ${JSON.stringify(res)}`)
+    const [{ message: m }] = await readRecords(lat, `${lat}-reader`, 1)
+    // kafkajs gives each message its batch's context, whose timestampType comes from the
+    // batch attributes (0 CreateTime, 1 LogAppendTime).
+    const tsType = m.batchContext && m.batchContext.timestampType
+    check(tsType === LOG_APPEND_TIME, `record read with timestamp type ${tsType}, expected LogAppendTime (${LOG_APPEND_TIME})`)
+    const ts = parseInt(m.timestamp, 10)
+    check(ts !== LOG_APPEND_TS, `record read with the producer's timestamp ${LOG_APPEND_TS}, not the append time`)
+    check(before - CLOCK_SLACK_MS <= ts && ts <= after + CLOCK_SLACK_MS, `record read with timestamp ${ts}, produced between ${before} and ${after}`)
+    check(res[0].logAppendTime === m.timestamp, `the producer's acknowledgement gave logAppendTime ${res[0].logAppendTime}, the record reads ${m.timestamp}`)
+  })
+
+  await step('small_fetch', async () => {
+    const big = `${topic}-big`
+    await admin.createTopics({ topics: [{ topic: big, numPartitions: BIG_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true })
+    await waitListed(big)
+    // kafkajs puts each send's records for a partition in one batch, and a batch must fit
+    // Kafka's max.message.bytes (1 MiB): three records per partition per send.
+    const PER_SEND = 3
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+    await producer.connect()
+    try {
+      for (let j0 = 0; j0 < BIG_RECORDS; j0 += PER_SEND) {
+        const messages = []
+        for (let p = 0; p < BIG_PARTITIONS; p++) {
+          for (let j = j0; j < j0 + PER_SEND; j++) messages.push({ partition: p, key: `big-${p}-${j}`, value: bigValue(p, j) })
+        }
+        const res = await producer.send({ topic: big, acks: -1, messages })
+        for (let p = 0; p < BIG_PARTITIONS; p++) {
+          const r = res.find(x => x.partition === p)
+          check(r && r.baseOffset === String(j0), `records big-${p}-${j0}.. were acknowledged as ${JSON.stringify(r)}`)
+        }
+      }
+    } finally {
+      await producer.disconnect()
+    }
+    const got = await readRecords(big, `${big}-reader`, BIG_RECORDS * BIG_PARTITIONS,
+      { maxBytes: FETCH_MAX_BYTES, maxBytesPerPartition: PARTITION_FETCH_MAX_BYTES })
+    for (let p = 0; p < BIG_PARTITIONS; p++) {
+      const mine = got.filter(r => r.partition === p).map(r => r.message)
+      const offsets = mine.map(m => parseInt(m.offset, 10))
+      check(JSON.stringify(offsets) === JSON.stringify([...Array(BIG_RECORDS).keys()]),
+        `partition ${p}: read offsets ${offsets}, expected 0..${BIG_RECORDS - 1}`)
+      mine.forEach((m, j) => {
+        check(m.value && m.value.length === BIG_SIZE, `partition ${p} offset ${j}: ${m.value ? m.value.length : 0} bytes, sent ${BIG_SIZE}`)
+        check(m.value.equals(bigValue(p, j)), `partition ${p} offset ${j}: value differs from the one sent`)
+      })
+    }
   })
 
   await step('group_split', groupSplit)

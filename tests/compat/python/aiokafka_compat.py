@@ -44,19 +44,36 @@ def check_errors(response, what):
 
 
 class AIOConsumer(scenario.Consumer):
-    def __init__(self, topic, **conf):
+    def __init__(self, topic, partitions=None, **conf):
+        """Subscribed to topic, or assigned its partitions when given."""
         self.topic = topic
-        self.c = started(AIOKafkaConsumer, topic, **conf)
+        if partitions is None:
+            self.c = started(AIOKafkaConsumer, topic, **conf)
+        else:
+            async def assigned():
+                c = AIOKafkaConsumer(**conf)
+                await c.start()
+                c.assign([TopicPartition(topic, p) for p in partitions])  # on the loop, as it makes futures
+                return c
+            self.c = wait(assigned())
 
     def poll(self, timeout_s):
         out = []
         for tp, msgs in wait(self.c.getmany(timeout_ms=int(timeout_s * 1000), max_records=1000)).items():
             for m in msgs:
-                out.append(scenario.Rec(m.partition, m.offset, m.key, m.value, list(m.headers), m.timestamp))
+                out.append(scenario.Rec(m.partition, m.offset, m.key, m.value, list(m.headers), m.timestamp,
+                                        m.timestamp_type))
         return out
 
     def commit(self, offsets):
         wait(self.c.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "") for p, o in offsets.items()}))
+
+    def commit_async(self, offsets):
+        raise scenario.NotSupported(
+            "aiokafka has no pipelined commits: commit() is a coroutine, and GroupCoordinator.commit_offsets "
+            "holds its _commit_lock across each OffsetCommit request and its response, so commits fired "
+            "as concurrent tasks go out one at a time (and a commit awaited directly goes out before the tasks "
+            "fired ahead of it)")
 
     def committed(self, partitions):
         return {p: wait(self.c.committed(TopicPartition(self.topic, p))) for p in partitions}
@@ -76,9 +93,9 @@ class AIOKafka(scenario.Client):
         self.admin = started(AIOKafkaAdminClient, **self.common)
         self.lookup = started(AIOKafkaConsumer, **self.common, enable_auto_commit=False)
 
-    def create_topic(self, topic, partitions):
-        check_errors(wait(self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])),
-                     "create topic")
+    def create_topic(self, topic, partitions, configs=None):
+        new = NewTopic(topic, num_partitions=partitions, replication_factor=1, topic_configs=configs or {})
+        check_errors(wait(self.admin.create_topics([new])), "create topic")
 
     def produce(self, topic, records, idempotent):
         async def go():
@@ -97,11 +114,39 @@ class AIOKafka(scenario.Client):
                 await p.stop()
         return wait(go())
 
+    def send(self, topic, records, large=False):
+        async def go():
+            conf = dict(self.common, acks="all", linger_ms=100)
+            if large:
+                # A batch of three 300,000-byte records (Kafka's max.message.bytes is 1 MiB),
+                # and requests that carry every batch ready for the broker.
+                conf.update(max_batch_size=1_000_000, max_request_size=16_000_000)
+            p = AIOKafkaProducer(**conf)
+            await p.start()
+            try:
+                futures = [await p.send(topic, key=key, value=value, partition=partition, timestamp_ms=ts)
+                           for partition, key, value, ts in records]
+                out = []
+                for f in futures:
+                    md = await f
+                    out.append((md.partition, md.offset, md.timestamp))
+                return out
+            finally:
+                await p.stop()
+        return wait(go())
+
     def consumer(self, topic, group, assignor=None):
         conf = dict(self.common, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
         if assignor:
             conf["partition_assignment_strategy"] = [assignor]
         return AIOConsumer(topic, **conf)
+
+    def assigned_consumer(self, topic, group, partitions, small_fetch=False):
+        conf = dict(self.common, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+        if small_fetch:
+            conf.update(fetch_max_bytes=scenario.FETCH_MAX_BYTES,
+                        max_partition_fetch_bytes=scenario.PARTITION_FETCH_MAX_BYTES)
+        return AIOConsumer(topic, partitions, **conf)
 
     def list_offsets(self, topic, partitions, spec):
         tps = [TopicPartition(topic, p) for p in partitions]

@@ -10,8 +10,10 @@ in scenario.py.
 
 import logging
 import sys
+import time
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaException, Producer,
+                             TopicPartition)
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
                                    OffsetSpec)
 
@@ -20,18 +22,37 @@ import scenario
 TIMEOUT = scenario.PATIENCE_S
 
 
+# librdkafka's timestamp types, as Kafka's.
+TIMESTAMP_TYPES = {TIMESTAMP_CREATE_TIME: scenario.TIMESTAMP_CREATE_TIME,
+                   TIMESTAMP_LOG_APPEND_TIME: scenario.TIMESTAMP_LOG_APPEND_TIME}
+
+
 class ConfluentConsumer(scenario.Consumer):
-    def __init__(self, conf, topic):
-        self.c = Consumer(conf)
+    def __init__(self, conf, topic, partitions=None):
+        """Subscribed to topic, or assigned its partitions when given."""
         self.topic = topic
-        self.c.subscribe([topic])
+        self.async_sent = set()  # (partition, offset) of each commit_async
+        self.async_outcomes = []  # [({partition: offset}, error or None)]
+        self.c = Consumer({**conf, "on_commit": self.on_commit})
+        if partitions is None:
+            self.c.subscribe([topic])
+        else:
+            self.c.assign([TopicPartition(topic, p) for p in partitions])
+
+    def on_commit(self, err, partitions):
+        offsets = {tp.partition: tp.offset for tp in partitions if tp.topic == self.topic}
+        if offsets and all((p, o) in self.async_sent for p, o in offsets.items()):
+            errors = [str(tp.error) for tp in partitions if tp.error]
+            self.async_outcomes.append((offsets, str(err) if err else (errors[0] if errors else None)))
 
     def poll(self, timeout_s):
         out = []
         for m in self.c.consume(num_messages=1000, timeout=timeout_s):
             if m.error():
                 raise KafkaException(m.error())
-            out.append(scenario.Rec(m.partition(), m.offset(), m.key(), m.value(), m.headers(), m.timestamp()[1]))
+            ts_type, ts = m.timestamp()
+            out.append(scenario.Rec(m.partition(), m.offset(), m.key(), m.value(), m.headers(), ts,
+                                    TIMESTAMP_TYPES.get(ts_type)))
         return out
 
     def commit(self, offsets):
@@ -39,6 +60,17 @@ class ConfluentConsumer(scenario.Consumer):
         for tp in self.c.commit(offsets=tps, asynchronous=False):
             if tp.error:
                 raise KafkaException(tp.error)
+
+    def commit_async(self, offsets):
+        self.async_sent.update(offsets.items())
+        self.c.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in offsets.items()], asynchronous=True)
+
+    def async_commit_outcomes(self, count, timeout_s):
+        # on_commit is served by poll(); with auto-commit off nothing else is committed.
+        deadline = time.monotonic() + timeout_s
+        while len(self.async_outcomes) < count and time.monotonic() < deadline:
+            self.c.poll(0.1)
+        return list(self.async_outcomes)
 
     def committed(self, partitions):
         tps = self.c.committed([TopicPartition(self.topic, p) for p in partitions], timeout=TIMEOUT)
@@ -58,8 +90,9 @@ class Confluent(scenario.Client):
         self.common = {"bootstrap.servers": bootstrap, "client.id": "weir-compat-confluent"}
         self.admin = AdminClient(self.common)
 
-    def create_topic(self, topic, partitions):
-        for _, f in self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)]).items():
+    def create_topic(self, topic, partitions, configs=None):
+        new = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=configs or {})
+        for _, f in self.admin.create_topics([new]).items():
             f.result(timeout=TIMEOUT)
 
     def produce(self, topic, records, idempotent):
@@ -116,11 +149,44 @@ class Confluent(scenario.Client):
         scenario.check(remaining == 0, f"{remaining} records still unacknowledged after {TIMEOUT} s")
         return acks
 
+    def send(self, topic, records, large=False):
+        # librdkafka's defaults fit records of 300,000 bytes: message.max.bytes (its largest
+        # request) and batch.size are 1,000,000; linger.ms lets batches fill.
+        p = Producer({**self.common, "acks": "all", "linger.ms": 100})
+        acks, errors = [None] * len(records), []
+
+        def on_delivery(n):
+            def cb(err, msg):
+                if err is not None:
+                    errors.append(f"record {n}: {err}")
+                else:
+                    ts_type, ts = msg.timestamp()
+                    acks[n] = (msg.partition(), msg.offset(), ts if ts_type in TIMESTAMP_TYPES else None)
+            return cb
+
+        for n, (partition, key, value, ts) in enumerate(records):
+            extra = {"timestamp": ts} if ts is not None else {}
+            p.produce(topic, key=key, value=value, partition=partition, on_delivery=on_delivery(n), **extra)
+        remaining = p.flush(TIMEOUT)
+        scenario.check(not errors, f"{len(errors)} delivery errors, first: {errors[:1]}")
+        scenario.check(remaining == 0, f"{remaining} records still unacknowledged after {TIMEOUT} s")
+        return acks
+
     def consumer(self, topic, group, assignor=None):
         conf = {**self.common, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
         if assignor:
             conf["partition.assignment.strategy"] = assignor
         return ConfluentConsumer(conf, topic)
+
+    def assigned_consumer(self, topic, group, partitions, small_fetch=False):
+        conf = {**self.common, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
+        if small_fetch:
+            # receive.message.max.bytes (the largest response librdkafka reads) must exceed
+            # fetch.max.bytes by at least 512.
+            conf.update({"fetch.max.bytes": scenario.FETCH_MAX_BYTES,
+                         "receive.message.max.bytes": scenario.FETCH_MAX_BYTES + 512,
+                         "max.partition.fetch.bytes": scenario.PARTITION_FETCH_MAX_BYTES})
+        return ConfluentConsumer(conf, topic, partitions)
 
     def cooperative_assignor(self):
         return "cooperative-sticky"

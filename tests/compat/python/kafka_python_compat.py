@@ -11,6 +11,7 @@ Checks live in scenario.py.
 
 import re
 import sys
+import time
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
@@ -22,20 +23,41 @@ TIMEOUT = scenario.PATIENCE_S
 
 
 class KPConsumer(scenario.Consumer):
-    def __init__(self, topic, **conf):
+    def __init__(self, topic, partitions=None, **conf):
+        """Subscribed to topic, or assigned its partitions when given."""
         self.topic = topic
+        self.async_futures = []
         self.c = KafkaConsumer(**conf)
-        self.c.subscribe([topic])
+        if partitions is None:
+            self.c.subscribe([topic])
+        else:
+            self.c.assign([TopicPartition(topic, p) for p in partitions])
 
     def poll(self, timeout_s):
         out = []
         for tp, msgs in self.c.poll(timeout_ms=int(timeout_s * 1000), max_records=1000).items():
             for m in msgs:
-                out.append(scenario.Rec(m.partition, m.offset, m.key, m.value, m.headers, m.timestamp))
+                out.append(scenario.Rec(m.partition, m.offset, m.key, m.value, m.headers, m.timestamp,
+                                        m.timestamp_type))
         return out
 
+    def offsets(self, offsets):
+        return {TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+
     def commit(self, offsets):
-        self.c.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+        self.c.commit(self.offsets(offsets))
+
+    def commit_async(self, offsets):
+        # Sent at once on the coordinator's connection: kafka-python fails a request beyond
+        # max_in_flight_requests_per_connection with NodeNotReadyError ("Node paused"), so
+        # assigned_consumer raises that above the step's 200 commits.
+        self.async_futures.append((offsets, self.c.commit_async(self.offsets(offsets))))
+
+    def async_commit_outcomes(self, count, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while sum(f.is_done for _, f in self.async_futures) < count and time.monotonic() < deadline:
+            self.c.poll(timeout_ms=100)
+        return [(offsets, None if f.succeeded() else repr(f.exception)) for offsets, f in self.async_futures if f.is_done]
 
     def committed(self, partitions):
         return {p: self.c.committed(TopicPartition(self.topic, p)) for p in partitions}
@@ -55,8 +77,9 @@ class KafkaPython(scenario.Client):
         self.admin = KafkaAdminClient(**self.common)
         self.lookup = KafkaConsumer(**self.common, enable_auto_commit=False)
 
-    def create_topic(self, topic, partitions):
-        self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    def create_topic(self, topic, partitions, configs=None):
+        self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,
+                                           topic_configs=configs or {})])
 
     def produce(self, topic, records, idempotent):
         p = KafkaProducer(**self.common, acks="all", enable_idempotence=idempotent, linger_ms=5)
@@ -72,11 +95,38 @@ class KafkaPython(scenario.Client):
         finally:
             p.close(timeout=5)
 
+    def send(self, topic, records, large=False):
+        conf = dict(self.common, acks="all", linger_ms=100)
+        if large:
+            # A batch of three 300,000-byte records (Kafka's max.message.bytes is 1 MiB), and
+            # requests that carry every batch ready for the broker.
+            conf.update(batch_size=1_000_000, max_request_size=16_000_000)
+        p = KafkaProducer(**conf)
+        try:
+            futures = [p.send(topic, key=key, value=value, partition=partition, timestamp_ms=ts)
+                       for partition, key, value, ts in records]
+            p.flush(timeout=TIMEOUT)
+            out = []
+            for f in futures:
+                md = f.get(timeout=TIMEOUT)
+                out.append((md.partition, md.offset, md.timestamp))
+            return out
+        finally:
+            p.close(timeout=5)
+
     def consumer(self, topic, group, assignor=None):
         conf = dict(self.common, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
         if assignor:
             conf["partition_assignment_strategy"] = [assignor]
         return KPConsumer(topic, **conf)
+
+    def assigned_consumer(self, topic, group, partitions, small_fetch=False):
+        conf = dict(self.common, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
+                    max_in_flight_requests_per_connection=scenario.ASYNC_COMMITS + 16)
+        if small_fetch:
+            conf.update(fetch_max_bytes=scenario.FETCH_MAX_BYTES,
+                        max_partition_fetch_bytes=scenario.PARTITION_FETCH_MAX_BYTES)
+        return KPConsumer(topic, partitions, **conf)
 
     def cooperative_assignor(self):
         from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor

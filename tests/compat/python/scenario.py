@@ -19,6 +19,17 @@ PATIENCE_S = 60
 RETENTION_MS = "7200000"
 DEFAULT_RETENTION_MS = "604800000"  # Kafka's retention.ms default, 7 days
 INVALID_CONFIG = 40  # Kafka's error code for an unknown config or an invalid value
+ASYNC_COMMITS = 200  # async_commits: offsets 1..200, then 201 synchronously
+LOG_APPEND_TS = 1_000_000  # log_append_time: the timestamp the producer sets (1970)
+CLOCK_SLACK_MS = 1000  # log_append_time: the append time may be this far outside the produce
+# small_fetch: 12 records of 300,000 bytes in each of 3 partitions, read with a total fetch
+# limit of 1,000,000 bytes and a per-partition limit of 20,000,000.
+BIG_PARTITIONS = 3
+BIG_RECORDS = 12
+BIG_SIZE = 300_000
+FETCH_MAX_BYTES = 1_000_000
+PARTITION_FETCH_MAX_BYTES = 20_000_000
+TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME = 0, 1  # Kafka's timestamp types
 
 
 def report(step, ok=True, error=None, skip=None):
@@ -53,13 +64,24 @@ def record(i):
     return key, value, headers, BASE_TS + i
 
 
-class Rec:
-    __slots__ = ("partition", "offset", "key", "value", "headers", "timestamp")
+_BIG_PATTERN = bytes(range(256)) * (BIG_SIZE // 256 + 2)
 
-    def __init__(self, partition, offset, key, value, headers, timestamp):
+
+def big_value(partition, j):
+    """small_fetch's record j of a partition: BIG_SIZE bytes, distinct per record."""
+    prefix = f"big-{partition}-{j}-".encode()
+    start = (partition * BIG_RECORDS + j) % 256
+    return prefix + _BIG_PATTERN[start:start + BIG_SIZE - len(prefix)]
+
+
+class Rec:
+    __slots__ = ("partition", "offset", "key", "value", "headers", "timestamp", "timestamp_type")
+
+    def __init__(self, partition, offset, key, value, headers, timestamp, timestamp_type=None):
         self.partition, self.offset, self.key, self.value = partition, offset, key, value
         self.headers = [(k, bytes(v) if v is not None else None) for k, v in (headers or [])]
         self.timestamp = timestamp
+        self.timestamp_type = timestamp_type  # TIMESTAMP_CREATE_TIME or TIMESTAMP_LOG_APPEND_TIME
 
 
 class NotSupported(Exception):
@@ -80,11 +102,25 @@ class Client:
     name = "?"
     idempotent = True  # whether the producer is idempotent in produce()
 
-    def create_topic(self, topic, partitions): raise NotImplementedError
+    def create_topic(self, topic, partitions, configs=None):
+        """configs: {name: value} for the new topic, or None."""
+        raise NotImplementedError
     def produce(self, topic, records, idempotent):
         """records: [(i, key, value, headers, ts)]; returns {i: (partition, offset)}."""
         raise NotImplementedError
+    def send(self, topic, records, large=False):
+        """records: [(partition, key, value, ts or None)], sent with acks=all, as few requests as the
+        client allows; large: records of BIG_SIZE bytes (the producer's batch and request limits
+        set for them where its defaults do not fit). Returns [(partition, offset, timestamp)] in the order sent, the
+        timestamp being the one the acknowledgement gives the record (the broker's append
+        time for a LogAppendTime topic), or None where the client does not tell."""
+        raise NotImplementedError
     def consumer(self, topic, group, assignor=None): raise NotImplementedError
+    def assigned_consumer(self, topic, group, partitions, small_fetch=False):
+        """A consumer of group, assigned (not subscribed) to the topic's partitions, auto-commit
+        off, starting at the committed offset or else the earliest. small_fetch: a total fetch
+        limit of FETCH_MAX_BYTES and a per-partition limit of PARTITION_FETCH_MAX_BYTES."""
+        raise NotImplementedError
     def list_offsets(self, topic, partitions, spec):
         """spec: "earliest", "latest" or a timestamp; returns {partition: offset or -1}."""
         raise NotImplementedError
@@ -109,6 +145,13 @@ class Consumer:
 
     def poll(self, timeout_s): raise NotImplementedError  # -> [Rec]
     def commit(self, offsets): raise NotImplementedError  # {partition: next offset}, synchronous
+    def commit_async(self, offsets):
+        """Sends a commit of {partition: next offset} without waiting for it."""
+        raise NotSupported("no asynchronous commit in this client")
+    def async_commit_outcomes(self, count, timeout_s):
+        """Waits (driving the client) until `count` asynchronous commits have completed, or the
+        timeout; returns [(committed offsets, error or None)] of those completed."""
+        raise NotImplementedError
     def committed(self, partitions): raise NotImplementedError  # -> {partition: offset or None}
     def assignment(self): raise NotImplementedError  # -> set of partitions
     def close(self): raise NotImplementedError
@@ -135,9 +178,12 @@ def run(client, topic):
         ("produce", lambda: step_produce(client, topic, state)),
         ("consume_commit", lambda: step_consume_commit(client, topic, state)),
         ("resume", lambda: step_resume(client, topic, state)),
+        ("async_commits", lambda: step_async_commits(client, topic)),
         ("list_offsets", lambda: step_list_offsets(client, topic, state)),
         ("describe_configs", lambda: step_describe_configs(client, topic)),
         ("alter_configs", lambda: step_alter_configs(client, topic)),
+        ("log_append_time", lambda: step_log_append_time(client, topic)),
+        ("small_fetch", lambda: step_small_fetch(client, topic)),
         ("group_split", lambda: step_group_split(client, topic, None)),
         ("group_split_cooperative", lambda: step_group_split(client, topic, client.cooperative_assignor())),
         ("delete_topic", lambda: step_delete(client, topic)),
@@ -244,6 +290,107 @@ def step_resume(client, topic, state):
     finally:
         c.close()
     seen.update(again)
+
+
+def step_async_commits(client, topic):
+    """ASYNC_COMMITS asynchronous commits of offsets 1..ASYNC_COMMITS of partition 0, sent without
+    waiting, then a synchronous commit of one more: that last one is what the group holds."""
+    group = f"{topic}-async"
+    final = ASYNC_COMMITS + 1
+    c = client.assigned_consumer(topic, group, [0])
+    try:
+        # The client learns the group's coordinator first: librdkafka queues commits until
+        # it knows it (and may reorder that queue, against Kafka too).
+        before = c.committed([0]).get(0)
+        check(before is None, f"a new group has committed offset {before} for partition 0")
+        for off in range(1, ASYNC_COMMITS + 1):
+            c.commit_async({0: off})
+        c.commit({0: final})
+        got = c.committed([0]).get(0)
+        check(got == final, f"after {ASYNC_COMMITS} asynchronous commits of 1..{ASYNC_COMMITS} and a synchronous "
+                            f"commit of {final}, the committed offset reads back {got}")
+        outcomes = c.async_commit_outcomes(ASYNC_COMMITS, PATIENCE_S)
+        failed = [(offs, err) for offs, err in outcomes if err is not None]
+        check(not failed, f"{len(failed)} of the asynchronous commits failed, first: {failed[:1]}")
+        check(len(outcomes) == ASYNC_COMMITS,
+              f"{len(outcomes)} of {ASYNC_COMMITS} asynchronous commits completed within {PATIENCE_S} s")
+    finally:
+        c.close()
+    c = client.assigned_consumer(topic, group, [0])
+    try:
+        got = c.committed([0]).get(0)
+        check(got == final, f"a new consumer of the group reads committed offset {got}, expected {final}")
+    finally:
+        c.close()
+
+
+def read_all(c, count, what):
+    """Polls c until `count` records were read; returns them in the order read."""
+    out = []
+    deadline = time.monotonic() + PATIENCE_S
+    while len(out) < count:
+        check(time.monotonic() < deadline, f"{what}: read {len(out)} of {count} records in {PATIENCE_S} s")
+        out.extend(c.poll(1.0))
+    return out
+
+
+def step_log_append_time(client, topic):
+    """A record produced with timestamp LOG_APPEND_TS to a LogAppendTime topic is read back with
+    the broker's append time and the LogAppendTime type."""
+    lat = f"{topic}-lat"
+    client.create_topic(lat, 1, {"message.timestamp.type": "LogAppendTime"})
+    wait_listed(client, lat)
+    before = int(time.time() * 1000)
+    ((partition, offset, acked_ts),) = client.send(lat, [(0, b"lat", b"log-append-time", LOG_APPEND_TS)])
+    after = int(time.time() * 1000)
+    check((partition, offset) == (0, 0), f"the record was acknowledged at {partition}/{offset}, expected 0/0")
+    c = client.assigned_consumer(lat, f"{lat}-reader", [0])
+    try:
+        (rec,) = read_all(c, 1, lat)
+    finally:
+        c.close()
+    check(rec.timestamp_type == TIMESTAMP_LOG_APPEND_TIME,
+          f"record read with timestamp type {rec.timestamp_type}, expected LogAppendTime ({TIMESTAMP_LOG_APPEND_TIME})")
+    check(rec.timestamp != LOG_APPEND_TS, f"record read with the producer's timestamp {LOG_APPEND_TS}, not the append time")
+    check(before - CLOCK_SLACK_MS <= rec.timestamp <= after + CLOCK_SLACK_MS,
+          f"record read with timestamp {rec.timestamp}, produced between {before} and {after}")
+    if acked_ts is not None:
+        check(acked_ts == rec.timestamp,
+              f"the producer's acknowledgement gave timestamp {acked_ts}, the record reads {rec.timestamp}")
+
+
+def step_small_fetch(client, topic):
+    """BIG_RECORDS records of BIG_SIZE bytes in each of BIG_PARTITIONS partitions, read by a
+    consumer whose total fetch limit (FETCH_MAX_BYTES) is far below what the partitions hold."""
+    big = f"{topic}-big"
+    parts = list(range(BIG_PARTITIONS))
+    client.create_topic(big, BIG_PARTITIONS)
+    wait_listed(client, big)
+    records = [(p, f"big-{p}-{j}".encode(), big_value(p, j), None) for j in range(BIG_RECORDS) for p in parts]
+    acks = client.send(big, records, large=True)
+    for (p, key, _, _), (ap, off, _) in zip(records, acks):
+        j = int(key.split(b"-")[2])
+        check((ap, off) == (p, j), f"record {key.decode()} was acknowledged at {ap}/{off}, expected {p}/{j}")
+    c = client.assigned_consumer(big, f"{big}-reader", parts, small_fetch=True)
+    try:
+        got = read_all(c, BIG_RECORDS * BIG_PARTITIONS, f"{big} with fetch.max.bytes={FETCH_MAX_BYTES}")
+    finally:
+        c.close()
+    for p in parts:
+        mine = [r for r in got if r.partition == p]
+        offsets = [r.offset for r in mine]
+        check(offsets == list(range(BIG_RECORDS)), f"partition {p}: read offsets {offsets}, expected 0..{BIG_RECORDS - 1}")
+        for j, r in enumerate(mine):
+            want = big_value(p, j)
+            check(len(r.value or b"") == BIG_SIZE, f"partition {p} offset {j}: {len(r.value or b'')} bytes, sent {BIG_SIZE}")
+            check(r.value == want, f"partition {p} offset {j}: value differs from the one sent")
+
+
+def wait_listed(client, topic):
+    deadline = time.monotonic() + PATIENCE_S
+    while topic not in client.list_topics():
+        check(time.monotonic() < deadline, f"{topic} not listed after create")
+        time.sleep(0.2)
 
 
 def step_list_offsets(client, topic, state):

@@ -38,6 +38,15 @@ const (
 	// retention.ms as alter_configs sets it, and Kafka's default (7 days)
 	retentionMs        = "7200000"
 	defaultRetentionMs = "604800000"
+	logAppendTS        = int64(1000000) // log_append_time: the timestamp the producer sets
+	clockSlackMs       = int64(1000)    // the append time may be this far outside the produce
+	// small_fetch: 12 records of 300,000 bytes in each of 3 partitions, read with a total
+	// fetch limit of 1,000,000 bytes and a per-partition limit of 20,000,000.
+	bigPartitions          = 3
+	bigRecords             = 12
+	bigSize                = 300000
+	fetchMaxBytes          = 1000000
+	partitionFetchMaxBytes = 20000000
 )
 
 var (
@@ -343,6 +352,75 @@ func topicConfigs(admin sarama.ClusterAdmin) map[string]string {
 	return out
 }
 
+// bigValue is small_fetch's record j of a partition: bigSize bytes, distinct per record.
+func bigValue(partition, j int) []byte {
+	v := make([]byte, bigSize)
+	n := copy(v, fmt.Sprintf("big-%d-%d-", partition, j))
+	start := (partition*bigRecords + j) % 256
+	for k := n; k < bigSize; k++ {
+		v[k] = byte((start + k - n) % 256)
+	}
+	return v
+}
+
+func waitListed(t string) {
+	deadline := time.Now().Add(patience)
+	for {
+		must(client.RefreshMetadata(), "refresh metadata")
+		topics, err := client.Topics()
+		must(err, "list topics")
+		for _, x := range topics {
+			if x == t {
+				return
+			}
+		}
+		check(time.Now().Before(deadline), "%s not listed after create", t)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// send produces msgs (their Partition set) with a SyncProducer, acks=all; sarama writes
+// the offset and the acknowledged timestamp back into each message.
+func send(msgs []*sarama.ProducerMessage, c *sarama.Config) {
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Return.Successes = true
+	c.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer([]string{bootstrap}, c)
+	must(err, "start producer")
+	defer p.Close()
+	must(p.SendMessages(msgs), "send")
+}
+
+// readPartitions reads count messages from each partition of t from the oldest offset.
+func readPartitions(t string, parts []int32, count int, c *sarama.Config) map[int32][]*sarama.ConsumerMessage {
+	c.Consumer.Return.Errors = true
+	consumer, err := sarama.NewConsumer([]string{bootstrap}, c)
+	must(err, "start consumer")
+	defer consumer.Close()
+	var pcs []sarama.PartitionConsumer
+	for _, p := range parts {
+		pc, err := consumer.ConsumePartition(t, p, sarama.OffsetOldest)
+		must(err, fmt.Sprintf("consume partition %d", p))
+		defer pc.Close()
+		pcs = append(pcs, pc)
+	}
+	out := map[int32][]*sarama.ConsumerMessage{}
+	deadline := time.After(patience)
+	for i, pc := range pcs {
+		for len(out[parts[i]]) < count {
+			select {
+			case m := <-pc.Messages():
+				out[parts[i]] = append(out[parts[i]], m)
+			case e := <-pc.Errors():
+				panic(fmt.Errorf("partition %d: %v", parts[i], e.Err))
+			case <-deadline:
+				panic(fmt.Errorf("%s: partition %d: read %d of %d records", t, parts[i], len(out[parts[i]]), count))
+			}
+		}
+	}
+	return out
+}
+
 func topicListed() bool {
 	must(client.RefreshMetadata(), "refresh metadata")
 	topics, err := client.Topics()
@@ -443,6 +521,13 @@ func main() {
 		}
 	})
 
+	step("async_commits", func() {
+		panic(notSupported{"sarama 1.22 has no asynchronous commit: PartitionOffsetManager.MarkOffset only records " +
+			"an offset, and the offset manager commits the latest marked offset of each partition itself, on a " +
+			"ticker (Consumer.Offsets.CommitInterval) and on close, one OffsetCommit at a time through " +
+			"Broker.CommitOffset, which waits for its response (offset_manager.go flushToBroker)"})
+	})
+
 	step("list_offsets", func() {
 		placed := seen
 		if len(placed) != records {
@@ -506,6 +591,120 @@ func main() {
 		configs = topicConfigs(admin)
 		check(configs["retention.ms"] == defaultRetentionMs, "after AlterConfig naming no config retention.ms is %q, expected the default %s",
 			configs["retention.ms"], defaultRetentionMs)
+	})
+
+	step("log_append_time", func() {
+		lat := topic + "-lat"
+		admin := newAdmin()
+		defer admin.Close()
+		lta := "LogAppendTime"
+		must(admin.CreateTopic(lat, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1,
+			ConfigEntries: map[string]*string{"message.timestamp.type": &lta}}, false), "create topic")
+		waitListed(lat)
+		msg := &sarama.ProducerMessage{Topic: lat, Partition: 0, Key: sarama.StringEncoder("lat"),
+			Value: sarama.StringEncoder("log-append-time"), Timestamp: time.Unix(0, logAppendTS*1e6)}
+		before := time.Now().UnixNano() / 1e6
+		send([]*sarama.ProducerMessage{msg}, config())
+		after := time.Now().UnixNano() / 1e6
+		check(msg.Partition == 0 && msg.Offset == 0, "the record was acknowledged at %d/%d, expected 0/0", msg.Partition, msg.Offset)
+		acked := msg.Timestamp.UnixNano() / 1e6
+		m := readPartitions(lat, []int32{0}, 1, config())[0][0]
+		ts := m.Timestamp.UnixNano() / 1e6
+		check(ts != logAppendTS, "record read with the producer's timestamp %d, not the append time", logAppendTS)
+		check(before-clockSlackMs <= ts && ts <= after+clockSlackMs, "record read with timestamp %d, produced between %d and %d", ts, before, after)
+		check(acked == ts, "the producer's acknowledgement gave timestamp %d, the record reads %d", acked, ts)
+		// ConsumerMessage has no timestamp type (sarama uses the batch's max timestamp for a
+		// LogAppendTime batch); the type is the batch's, from a Fetch of sarama's own.
+		b, err := client.Leader(lat, 0)
+		must(err, "leader")
+		req := &sarama.FetchRequest{Version: 4, MaxWaitTime: 100, MinBytes: 1, MaxBytes: 1 << 20}
+		req.AddBlock(lat, 0, 0, 1<<20)
+		rsp, err := b.Fetch(req)
+		must(err, "fetch")
+		block := rsp.GetBlock(lat, 0)
+		check(block != nil && block.Err == sarama.ErrNoError, "fetch of %s/0: %v", lat, block)
+		check(len(block.RecordsSet) == 1 && block.RecordsSet[0].RecordBatch != nil, "fetch of %s/0 gave %d record sets", lat, len(block.RecordsSet))
+		batch := block.RecordsSet[0].RecordBatch
+		check(batch.LogAppendTime, "the record's batch has timestamp type CreateTime, expected LogAppendTime")
+		check(batch.MaxTimestamp.UnixNano()/1e6 == ts, "the batch's max timestamp is %d, the record reads %d", batch.MaxTimestamp.UnixNano()/1e6, ts)
+	})
+
+	step("small_fetch", func() {
+		big := topic + "-big"
+		admin := newAdmin()
+		defer admin.Close()
+		must(admin.CreateTopic(big, &sarama.TopicDetail{NumPartitions: bigPartitions, ReplicationFactor: 1}, false), "create topic")
+		waitListed(big)
+		var msgs []*sarama.ProducerMessage
+		for j := 0; j < bigRecords; j++ {
+			for p := 0; p < bigPartitions; p++ {
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: big, Partition: int32(p),
+					Key: sarama.StringEncoder(fmt.Sprintf("big-%d-%d", p, j)), Value: sarama.ByteEncoder(bigValue(p, j)),
+					Metadata: [2]int{p, j}})
+			}
+		}
+		// A request holds one batch per partition, each up to Producer.MaxMessageBytes
+		// (1,000,000: three records); the flush waits for a full request, or 100 ms.
+		pc := config()
+		pc.Producer.Flush.Frequency = 100 * time.Millisecond
+		send(msgs, pc)
+		for _, m := range msgs {
+			pj := m.Metadata.([2]int)
+			check(m.Partition == int32(pj[0]) && m.Offset == int64(pj[1]), "record big-%d-%d was acknowledged at %d/%d", pj[0], pj[1], m.Partition, m.Offset)
+		}
+		// Sarama's consumer has one total fetch limit, its MaxResponseSize (a package variable
+		// that FetchRequest.MaxBytes is set to), and that is also the largest response it
+		// decodes: Kafka fills a fetch with up to MaxBytes of records (the last batch cut
+		// short), so with the limit binding the response and its headers are larger than
+		// MaxResponseSize and sarama drops it (against Kafka 4.4: "message of length 1000076
+		// too large or too small"). So this reads with sarama's own Fetch requests, as its
+		// consumer builds them (v4), with MaxBytes 1,000,000 and 20,000,000 per partition,
+		// each partition going on from after the last whole batch it got.
+		b, err := client.Leader(big, 0)
+		must(err, "leader")
+		parts := []int32{0, 1, 2}
+		next := map[int32]int64{}
+		got := map[int32][]*sarama.Record{}
+		deadline := time.Now().Add(patience)
+		for next[0]+next[1]+next[2] < bigPartitions*bigRecords {
+			req := &sarama.FetchRequest{Version: 4, MaxWaitTime: 500, MinBytes: 1, MaxBytes: fetchMaxBytes}
+			for _, p := range parts {
+				if next[p] < bigRecords {
+					req.AddBlock(big, p, next[p], partitionFetchMaxBytes)
+				}
+			}
+			check(time.Now().Before(deadline), "%s with MaxBytes %d: read up to offsets %v of %d", big, fetchMaxBytes, next, bigRecords)
+			rsp, err := b.Fetch(req)
+			must(err, "fetch")
+			for _, p := range parts {
+				block := rsp.GetBlock(big, p)
+				if block == nil {
+					continue
+				}
+				check(block.Err == sarama.ErrNoError, "fetch of partition %d: %v", p, block.Err)
+				for _, rs := range block.RecordsSet {
+					batch := rs.RecordBatch
+					if batch == nil || batch.PartialTrailingRecord {
+						continue
+					}
+					for _, rec := range batch.Records {
+						off := batch.FirstOffset + rec.OffsetDelta
+						if off < next[p] {
+							continue
+						}
+						check(off == next[p], "partition %d: after offset %d came offset %d", p, next[p]-1, off)
+						got[p] = append(got[p], rec)
+						next[p] = off + 1
+					}
+				}
+			}
+		}
+		for _, p := range parts {
+			for j, rec := range got[p] {
+				check(len(rec.Value) == bigSize, "partition %d offset %d: %d bytes, sent %d", p, j, len(rec.Value), bigSize)
+				check(bytes.Equal(rec.Value, bigValue(int(p), j)), "partition %d offset %d: value differs from the one sent", p, j)
+			}
+		}
 	})
 
 	step("group_split", func() {
