@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod index_cache;
 pub mod object;
 pub mod ordering;
+pub mod produce_rules;
 pub mod reader;
 pub mod recompress;
 pub mod topics;

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::records::Compression;
 use parking_lot::RwLock;
 use weir_control_plane::ControlPlaneClient;
 use weir_control_plane::proto::{self, ErrorCode};
@@ -36,92 +35,6 @@ impl TopicInfo {
 
     pub fn has_partition(&self, partition: i32) -> bool {
         (0..self.partitions).contains(&partition)
-    }
-
-    /// A number config the topic sets. Values were validated when they were set; one
-    /// that does not parse is taken as unset.
-    fn number<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
-        self.configs.get(name).and_then(|v| v.trim().parse().ok())
-    }
-
-    /// What this topic's configs ask of the produce path; `max_message_bytes` is the
-    /// agent's limit, for a topic that sets none.
-    pub fn produce_rules(&self, max_message_bytes: usize) -> ProduceRules {
-        let number = |name: &str| self.number::<i64>(name);
-        let codec = self
-            .configs
-            .get("compression.type")
-            .and_then(|v| crate::recompress::topic_codec(v));
-        // Kafka's defaults: gzip's own (-1), lz4 9, zstd 3.
-        let compression_level = match codec {
-            Some(Compression::Gzip) => self
-                .number::<i32>("compression.gzip.level")
-                .filter(|&level| level > 0),
-            Some(Compression::Lz4) => Some(self.number("compression.lz4.level").unwrap_or(9)),
-            Some(Compression::Zstd) => Some(self.number("compression.zstd.level").unwrap_or(3)),
-            _ => None,
-        };
-        ProduceRules {
-            max_message_bytes: number("max.message.bytes")
-                .and_then(|v: i64| usize::try_from(v).ok())
-                .unwrap_or(max_message_bytes),
-            log_append_time: self
-                .configs
-                .get("message.timestamp.type")
-                .is_some_and(|v| v == "LogAppendTime"),
-            before_max_ms: number("message.timestamp.before.max.ms").unwrap_or(i64::MAX),
-            after_max_ms: number("message.timestamp.after.max.ms").unwrap_or(i64::MAX),
-            compacted: self
-                .configs
-                .get("cleanup.policy")
-                .is_some_and(|v| v.split(',').any(|p| p.trim() == "compact")),
-            codec,
-            compression_level,
-            max_decompressed_record_bytes: number("max.decompressed.message.bytes")
-                .and_then(|v: i64| usize::try_from(v).ok())
-                .unwrap_or(DEFAULT_MAX_DECOMPRESSED_RECORD_BYTES),
-        }
-    }
-}
-
-/// A topic's configs as the produce path applies them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProduceRules {
-    /// `max.message.bytes`: the largest record batch accepted.
-    pub max_message_bytes: usize,
-    /// `message.timestamp.type=LogAppendTime`: batches take the append time.
-    pub log_append_time: bool,
-    /// `message.timestamp.before.max.ms`: how far before the append time a CreateTime
-    /// record's timestamp may be.
-    pub before_max_ms: i64,
-    /// `message.timestamp.after.max.ms`: how far after it.
-    pub after_max_ms: i64,
-    /// `cleanup.policy` includes `compact`: every record needs a key.
-    pub compacted: bool,
-    /// `compression.type`: the codec batches are stored with; `None` keeps the
-    /// producer's.
-    pub codec: Option<Compression>,
-    /// `compression.<codec>.level` of that codec, when it has levels and one applies.
-    pub compression_level: Option<i32>,
-    /// `max.decompressed.message.bytes`: the longest record a compressed batch may hold.
-    pub max_decompressed_record_bytes: usize,
-}
-
-/// Kafka's default `max.decompressed.message.bytes`.
-const DEFAULT_MAX_DECOMPRESSED_RECORD_BYTES: usize = 2_147_483_639;
-
-impl ProduceRules {
-    /// The record timestamps a CreateTime topic accepts at `now_ms`, or `None` when every
-    /// timestamp is accepted (LogAppendTime topics replace them; both bounds unset).
-    pub fn timestamp_bounds(&self, now_ms: i64) -> Option<(i64, i64)> {
-        if self.log_append_time || (self.before_max_ms == i64::MAX && self.after_max_ms == i64::MAX)
-        {
-            return None;
-        }
-        Some((
-            now_ms.saturating_sub(self.before_max_ms),
-            now_ms.saturating_add(self.after_max_ms),
-        ))
     }
 }
 

@@ -21,13 +21,12 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::records::Compression;
 use weir_metadata::Partition;
 
 use super::str_bytes;
-use crate::batch::{self, BatchError};
+use crate::batch;
 use crate::context::Context;
-use crate::recompress;
+use crate::produce_rules::ProduceRules;
 use crate::topics::TopicInfo;
 use crate::writer::PendingAck;
 
@@ -160,7 +159,7 @@ async fn validate_and_submit(
     let Some(records) = records else {
         return Outcome::Decided(Answer::error(ResponseError::InvalidRecord, "no records"));
     };
-    let rules = topic.produce_rules(ctx.config.max_batch_bytes);
+    let rules = ProduceRules::of(topic, ctx.config.max_batch_bytes);
     let batches = match batch::split(&records, rules.max_message_bytes) {
         Ok(batches) => batches,
         Err(e) => {
@@ -177,88 +176,15 @@ async fn validate_and_submit(
         ));
     }
     let now_ms = now_ms();
-    if let Some((earliest, latest)) = rules.timestamp_bounds(now_ms) {
-        let record_errors: Vec<(i32, String)> = batches
-            .iter()
-            .flat_map(|b| batch::records_outside(b, earliest, latest))
-            .map(|(i, ts)| {
-                let i = i32::try_from(i).unwrap_or(i32::MAX);
-                (i, format!(
-                    "Timestamp {ts} of record {i} is out of range. The timestamp should be within [{earliest}, {latest}]"
-                ))
-            })
-            .collect();
-        if !record_errors.is_empty() {
+    let stored = match rules.apply(batches, now_ms, name, index) {
+        Ok(stored) => stored,
+        Err(refusal) => {
             return Outcome::Decided(Answer {
-                record_errors,
-                ..Answer::error(
-                    ResponseError::InvalidTimestamp,
-                    "One or more records have been rejected due to invalid timestamp",
-                )
+                record_errors: refusal.record_errors,
+                ..Answer::failed(refusal.code, refusal.message)
             });
         }
-    }
-    // Every batch is made what the topic stores before any is submitted: a partition's
-    // batches are taken or refused together.
-    if rules.compacted {
-        let keyless: Vec<(i32, String)> = batches
-            .iter()
-            .flat_map(batch::keyless_records)
-            .map(|i| {
-                let i = i32::try_from(i).unwrap_or(i32::MAX);
-                (
-                    i,
-                    format!("Compacted topic cannot accept message without key in topic partition {name}-{index}."),
-                )
-            })
-            .collect();
-        if !keyless.is_empty() {
-            return Outcome::Decided(Answer {
-                record_errors: keyless,
-                ..Answer::error(
-                    ResponseError::InvalidRecord,
-                    format!(
-                        "One or more records have been rejected: topic {name} is compacted (cleanup.policy=compact) and every record needs a key"
-                    ),
-                )
-            });
-        }
-    }
-    let mut stored = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let compressed = batch.header.compression() != Some(Compression::None);
-        if compressed && batch.largest_record > rules.max_decompressed_record_bytes {
-            return Outcome::Decided(Answer::error(
-                ResponseError::InvalidRecord,
-                format!(
-                    "a compressed record of {} bytes decompressed is over the topic's \
-                     max.decompressed.message.bytes of {}",
-                    batch.largest_record, rules.max_decompressed_record_bytes
-                ),
-            ));
-        }
-        let batch = match rules.codec {
-            Some(codec) => match recompress::to_codec(batch, codec, rules.compression_level) {
-                Ok(batch) if batch.bytes.len() > rules.max_message_bytes => {
-                    let e = BatchError::TooLarge {
-                        size: batch.bytes.len(),
-                        max: rules.max_message_bytes,
-                    };
-                    return Outcome::Decided(Answer::failed(e.kafka_error_code(), e.to_string()));
-                }
-                Ok(batch) => batch,
-                Err(e) => {
-                    return Outcome::Decided(Answer::failed(e.kafka_error_code(), e.to_string()));
-                }
-            },
-            None => batch,
-        };
-        stored.push(if rules.log_append_time {
-            batch::with_log_append_time(&batch, now_ms)
-        } else {
-            batch
-        });
-    }
+    };
     let mut pending = Vec::with_capacity(stored.len());
     for batch in stored {
         pending.push(ctx.writer.submit(topic.id, Partition(index), batch).await);
