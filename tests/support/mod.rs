@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod s3;
 pub mod scenarios;
 pub mod tools;
+pub mod watchdog;
 pub mod wire;
 
 pub use process::{Cluster, Playground, WeirProcess, free_port};

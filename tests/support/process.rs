@@ -31,6 +31,8 @@ pub struct WeirProcess {
     ready_prefix: String,
     log: PathBuf,
     child: Option<Child>,
+    /// Its place in the hang watchdog while it runs.
+    watched: Option<u64>,
     /// The ready line, as printed.
     pub ready_line: String,
 }
@@ -55,6 +57,7 @@ impl WeirProcess {
             ready_prefix: ready_prefix.to_string(),
             log: log.to_path_buf(),
             child: None,
+            watched: None,
             ready_line: String::new(),
         };
         process.spawn();
@@ -93,6 +96,11 @@ impl WeirProcess {
                 let _ = lines_tx.send(line);
             }
         });
+        self.watched = Some(super::watchdog::watch(
+            &self.name,
+            child.id(),
+            self.log.clone(),
+        ));
         self.child = Some(child);
 
         let deadline = Instant::now() + READY_WITHIN;
@@ -138,6 +146,7 @@ impl WeirProcess {
     /// SIGKILL: no chance to flush or release anything.
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("running");
+        self.unwatch();
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
     }
@@ -146,6 +155,7 @@ impl WeirProcess {
     /// later.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
+        self.unwatch();
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -188,10 +198,17 @@ impl WeirProcess {
     pub fn log_path(&self) -> &Path {
         &self.log
     }
+
+    fn unwatch(&mut self) {
+        if let Some(id) = self.watched.take() {
+            super::watchdog::forget(id);
+        }
+    }
 }
 
 impl Drop for WeirProcess {
     fn drop(&mut self) {
+        self.unwatch();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
