@@ -1,6 +1,8 @@
-//! The HTTP side port: `/healthz` and Prometheus `/metrics`.
+//! The HTTP side port: `/healthz` (the process is alive), `/readyz` (it can serve now)
+//! and Prometheus `/metrics`.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
@@ -15,9 +17,53 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
+type Check = dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync;
+
+/// Whether a process can serve now, and why (not): `/readyz` answers 200 with the
+/// reason, or 503 with what is missing.
+#[derive(Clone)]
+pub struct Readiness(Arc<Check>);
+
+impl Readiness {
+    pub fn new<F, Fut>(check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, String>> + Send + 'static,
+    {
+        Readiness(Arc::new(move || Box::pin(check())))
+    }
+
+    /// Ready whenever it is alive (a process with nothing to wait for).
+    pub fn always() -> Self {
+        Readiness::new(|| async { Ok("ok".to_string()) })
+    }
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Readiness")
+    }
+}
+
+#[derive(Clone)]
+struct Served {
+    registry: Arc<Registry>,
+    readiness: Readiness,
+}
+
+async fn readyz(State(served): State<Served>) -> impl IntoResponse {
+    match (served.readiness.0)().await {
+        Ok(why) => (StatusCode::OK, format!("ready: {why}\n")),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+    }
+}
+
+async fn metrics(State(served): State<Served>) -> impl IntoResponse {
     let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+    match prometheus_client::encoding::text::encode(&mut body, &served.registry) {
         Ok(()) => (
             StatusCode::OK,
             [(
@@ -34,16 +80,21 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     }
 }
 
-/// Serves health and metrics until `shutdown` completes.
+/// Serves health, readiness and metrics until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
+    readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(registry);
+        .with_state(Served {
+            registry,
+            readiness,
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

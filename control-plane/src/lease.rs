@@ -3,11 +3,15 @@
 //! The holder renews the lease well before it expires; another instance takes it only
 //! once it has expired. Correctness never depends on the lease (offsets are assigned in
 //! serializable transactions); it keeps standbys from fighting over every commit.
+//!
+//! The lease also names where its holder serves, so a standby can tell callers where
+//! to go (see [`Lease::holder_url`] and docs/control-plane.md, "Failover").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use weir_metadata::Transaction;
 use weir_metadata::keyspace::{self, LeaseRecord};
@@ -20,28 +24,69 @@ const SEQUENCER: &str = "sequencer";
 /// Who holds the lease, as seen by one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseStatus {
-    Held { until_ms: i64 },
-    Standby { holder: String, until_ms: i64 },
+    Held {
+        until_ms: i64,
+    },
+    Standby {
+        holder: String,
+        holder_url: String,
+        until_ms: i64,
+    },
+}
+
+/// Another instance's hold on the lease, as this one last saw it.
+#[derive(Clone, Debug, Default)]
+struct OtherHolder {
+    url: String,
+    until_ms: i64,
 }
 
 #[derive(Clone, Debug)]
 pub struct Lease {
     store: Store,
     holder: Arc<str>,
+    url: Arc<str>,
     ttl_ms: i64,
     /// Until when this instance last took or renewed the lease (0: never).
     held_until_ms: Arc<AtomicI64>,
+    /// Who else held it at the last renewal attempt.
+    other: Arc<Mutex<OtherHolder>>,
 }
 
 impl Lease {
-    /// `holder` names this instance; an instance restarted under the same name takes
-    /// its lease back at once.
-    pub fn new(store: Store, holder: &str, ttl: Duration) -> Self {
+    /// `holder` names this instance and `url` is where callers reach it (empty if
+    /// unknown); an instance restarted under the same name takes its lease back at once.
+    pub fn new(store: Store, holder: &str, url: &str, ttl: Duration) -> Self {
         Lease {
             store,
             holder: holder.into(),
+            url: url.into(),
             ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             held_until_ms: Arc::new(AtomicI64::new(0)),
+            other: Arc::default(),
+        }
+    }
+
+    /// Where the instance holding the lease serves, if another instance holds it and
+    /// said where as of this one's last renewal attempt. No store read: asked on every
+    /// response a standby sends.
+    pub fn holder_url(&self) -> Option<String> {
+        if self.holds() {
+            return None;
+        }
+        let other = self.other.lock();
+        (!other.url.is_empty() && other.until_ms > self.store.clock.now_ms())
+            .then(|| other.url.clone())
+    }
+
+    /// Who holds the lease, for people (`/readyz`): this instance or another, by name.
+    pub fn describe(&self) -> String {
+        if self.holds() {
+            return format!("{} holds the sequencer lease", self.holder);
+        }
+        match self.holder_url() {
+            Some(url) => format!("standby: the sequencer lease is held by the instance at {url}"),
+            None => "standby: no live instance is known to hold the sequencer lease".to_string(),
         }
     }
 
@@ -64,12 +109,30 @@ impl Lease {
         })
     }
 
+    /// The lease as the store has it now: a round trip to the metadata store.
+    pub async fn read_record(&self) -> Result<Option<LeaseRecord>> {
+        self.store
+            .db
+            .run(|tx| async move { self.read(&tx, true).await })
+            .await
+    }
+
     /// Takes the lease if it is free, expired or ours, and extends it.
     pub async fn acquire_or_renew(&self) -> Result<LeaseStatus> {
         let status = self.try_acquire().await?;
-        let until = match status {
-            LeaseStatus::Held { until_ms } => until_ms,
-            LeaseStatus::Standby { .. } => 0,
+        let until = match &status {
+            LeaseStatus::Held { until_ms } => *until_ms,
+            LeaseStatus::Standby {
+                holder_url,
+                until_ms,
+                ..
+            } => {
+                *self.other.lock() = OtherHolder {
+                    url: holder_url.clone(),
+                    until_ms: *until_ms,
+                };
+                0
+            }
         };
         self.held_until_ms.store(until, Ordering::Release);
         Ok(status)
@@ -86,6 +149,7 @@ impl Lease {
                     {
                         Ok(LeaseStatus::Standby {
                             holder: current.holder,
+                            holder_url: current.holder_url,
                             until_ms: current.expires_ms,
                         })
                     }
@@ -94,6 +158,7 @@ impl Lease {
                         let record = LeaseRecord {
                             holder: self.holder.to_string(),
                             expires_ms: until_ms,
+                            holder_url: self.url.to_string(),
                         };
                         tx.set(&self.store.ks.lease(SEQUENCER), &keyspace::encode(&record));
                         Ok(LeaseStatus::Held { until_ms })

@@ -67,6 +67,12 @@ pub struct ControlPlaneConfig {
     pub cluster: String,
     /// Names this instance as the sequencer lease's holder.
     pub instance: String,
+    /// Where agents reach this instance (`http://host:port` or `https://…`), written in
+    /// the lease while it holds it so standbys can send agents here; empty if unknown.
+    pub advertise_url: String,
+    /// The certificate chain and key this instance serves TLS with; `None` serves
+    /// plaintext.
+    pub tls: Option<TlsIdentity>,
     /// The token agents must present; `None` accepts every call.
     pub token: Option<String>,
     pub lease_ttl: Duration,
@@ -83,6 +89,8 @@ impl Default for ControlPlaneConfig {
         ControlPlaneConfig {
             cluster: "default".into(),
             instance: "control-plane".into(),
+            advertise_url: String::new(),
+            tls: None,
             token: None,
             lease_ttl: Duration::from_secs(10),
             sequencer: SequencerConfig::default(),
@@ -93,10 +101,29 @@ impl Default for ControlPlaneConfig {
     }
 }
 
+/// A PEM certificate chain and its private key.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
+/// The response header in which a standby names where the lease holder serves; agents'
+/// clients move there ([`client`]).
+pub const LEASE_HOLDER_HEADER: &str = "weir-lease-holder";
+
 /// A running control plane: its background tasks and the service they back.
 #[derive(Debug)]
 pub struct ControlPlane {
     service: ControlPlaneService,
+    lease: Lease,
+    tls: Option<TlsIdentity>,
     token: Option<String>,
     registry: Arc<Registry>,
     cancel: CancellationToken,
@@ -120,7 +147,12 @@ impl ControlPlane {
         let hub = WatermarkHub::new(4096);
         let cancel = CancellationToken::new();
 
-        let lease = Lease::new(store.clone(), &config.instance, config.lease_ttl);
+        let lease = Lease::new(
+            store.clone(),
+            &config.instance,
+            &config.advertise_url,
+            config.lease_ttl,
+        );
         // Take the lease (if free) before the first commit arrives; the renewal task
         // logs who holds it.
         lease.acquire_or_renew().await?;
@@ -147,7 +179,7 @@ impl ControlPlane {
                 config.producer_state_expiry,
                 cancel.clone(),
             ),
-            lease.spawn_renewal(cancel.clone()),
+            lease.clone().spawn_renewal(cancel.clone()),
             spawn_janitor(store.clone(), config.registry.clone(), cancel.clone()),
         ];
         Ok(ControlPlane {
@@ -157,7 +189,10 @@ impl ControlPlane {
                 hub,
                 registry: config.registry,
                 groups,
+                lease: lease.clone(),
             },
+            lease,
+            tls: config.tls,
             token: config.token,
             registry: Arc::new(registry),
             cancel,
@@ -184,6 +219,27 @@ impl ControlPlane {
 
     pub fn metrics_registry(&self) -> Arc<Registry> {
         self.registry.clone()
+    }
+
+    /// What `/readyz` asks: whether this instance can serve agents now.
+    pub fn readiness(&self) -> http::Readiness {
+        let lease = self.lease.clone();
+        http::Readiness::new(move || {
+            let lease = lease.clone();
+            async move {
+                let read = tokio::time::timeout(Duration::from_secs(2), lease.read_record()).await;
+                match read {
+                    Err(_) => return Err("the metadata store did not answer within 2 s".into()),
+                    Ok(Err(err)) => return Err(format!("the metadata store: {err}")),
+                    Ok(Ok(_)) => {}
+                }
+                if lease.holds() {
+                    Ok(lease.describe())
+                } else {
+                    Err(lease.describe())
+                }
+            }
+        })
     }
 
     /// The gRPC services, each behind the token check.
@@ -238,8 +294,27 @@ impl ControlPlane {
             }
             stream
         });
-        tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(identity) = &self.tls {
+            let identity =
+                tonic::transport::Identity::from_pem(&identity.cert_pem, &identity.key_pem);
+            server = server
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .map_err(Error::Serve)?;
+        }
+        // A standby names the lease holder on every answer, so agents move there.
+        let lease = self.lease.clone();
+        let name_holder = tower_http::set_header::SetResponseHeaderLayer::overriding(
+            ::http::HeaderName::from_static(LEASE_HOLDER_HEADER),
+            move |_: &::http::Response<tonic::body::Body>| {
+                lease
+                    .holder_url()
+                    .and_then(|url| ::http::HeaderValue::from_str(&url).ok())
+            },
+        );
+        server
             .tcp_nodelay(true)
+            .layer(name_holder)
             .add_routes(self.routes())
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await

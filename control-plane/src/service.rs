@@ -12,6 +12,7 @@ use weir_metadata::{AgentId, ObjectId, Offset, Partition, ProducerId, TopicId};
 use crate::error::ItemError;
 use crate::groups::GroupCoordinator;
 use crate::index::{self, OffsetSpec, PartitionOutcome, PartitionRead, Watermarks};
+use crate::lease::Lease;
 use crate::producers::{self, ProducerBatch};
 use crate::proto::{self, ErrorCode};
 use crate::registry::{self, RegistryConfig};
@@ -29,6 +30,7 @@ pub struct ControlPlaneService {
     pub(crate) hub: WatermarkHub,
     pub(crate) registry: RegistryConfig,
     pub(crate) groups: GroupCoordinator,
+    pub(crate) lease: Lease,
 }
 
 fn topic_message(topic: Topic) -> proto::Topic {
@@ -450,7 +452,23 @@ impl proto::index_server::Index for ControlPlaneService {
         &self,
         _request: Request<proto::WatchHighWatermarksRequest>,
     ) -> Result<Response<WatchStream>, Status> {
-        let stream = self.hub.subscribe().map(|update| {
+        // Only the holder's sequencer advances watermarks: a standby's watch would stay
+        // silent, so it is refused, and a holder's ends when it loses the lease (the
+        // agent watches again, wherever the lease went).
+        if !self.lease.holds() {
+            return Err(Status::unavailable(self.lease.describe()));
+        }
+        let lease = self.lease.clone();
+        let lost = futures::stream::unfold(lease, |lease| async move {
+            let mut check = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                check.tick().await;
+                if !lease.holds() {
+                    return Some((Err(Status::unavailable(lease.describe())), lease));
+                }
+            }
+        });
+        let updates = self.hub.subscribe().map(|update| {
             Ok(match update {
                 WatermarkUpdate::Resync => proto::HighWatermarks {
                     advances: Vec::new(),
@@ -469,6 +487,7 @@ impl proto::index_server::Index for ControlPlaneService {
                 },
             })
         });
+        let stream = futures::stream::select(updates, lost.take(1));
         Ok(Response::new(Box::pin(stream)))
     }
 }
