@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_agent::{Agent, AgentConfig, Bucket};
 use weir_cache::{FaultConfig, FaultyStore};
+use weir_control_plane::client::ClientOptions;
 use weir_control_plane::groups::GroupConfig;
 use weir_control_plane::{ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use weir_metadata::{Database, MetadataUrl};
@@ -175,9 +176,16 @@ struct PlaygroundArgs {
 
 #[derive(Debug, Args)]
 struct AgentArgs {
-    /// The control plane's gRPC URL, for example http://control-plane:9090.
+    /// The control plane's gRPC URL, for example http://control-plane:9090, or every
+    /// instance's, separated by commas: calls go to the instance holding the sequencer
+    /// lease, and follow it when it moves.
     #[arg(long, env = "WEIR_CONTROL_PLANE")]
     control_plane: String,
+
+    /// PEM file of the CA certificates to trust for an https:// control plane [default:
+    /// the system's roots].
+    #[arg(long, env = "WEIR_CONTROL_PLANE_CA")]
+    control_plane_ca: Option<PathBuf>,
 
     /// Where objects go: s3://BUCKET/PREFIX (settings from the AWS_* variables), file:///DIR or memory://.
     #[arg(long, env = "WEIR_BUCKET")]
@@ -224,9 +232,25 @@ struct ControlPlaneArgs {
     #[arg(long, env = "WEIR_LISTEN", default_value = "0.0.0.0:9090")]
     listen: SocketAddr,
 
-    /// Address for HTTP health (/healthz) and Prometheus metrics (/metrics).
+    /// Address for HTTP health (/healthz), readiness (/readyz: 200 only on the instance
+    /// holding the sequencer lease, with the metadata store reachable) and Prometheus
+    /// metrics (/metrics).
     #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "0.0.0.0:9091")]
     http_listen: SocketAddr,
+
+    /// The URL agents reach this instance at (http://HOST:PORT, or https:// with
+    /// --tls-cert); standbys send agents to the lease holder's. [default: from --listen
+    /// when it names a host]
+    #[arg(long, env = "WEIR_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+
+    /// PEM certificate chain to serve TLS with (agents then use https://); needs --tls-key.
+    #[arg(long, env = "WEIR_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "WEIR_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 
     /// Where metadata lives: embedded://DIR (a local store, one process at a time) or
     /// fdb://CLUSTER_FILE (FoundationDB; needs a build with `--features fdb`).
@@ -361,9 +385,30 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
             args.listen.port()
         )
     });
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(weir_control_plane::TlsIdentity {
+            cert_pem: read_pem(cert, "--tls-cert")?,
+            key_pem: read_pem(key, "--tls-key")?,
+        }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let advertise_url = match &args.advertise_url {
+        Some(url) => url.clone(),
+        None if args.listen.ip().is_unspecified() => {
+            tracing::warn!(
+                "no --advertise-url and --listen {} names no host: standbys cannot send agents to this instance when it holds the lease",
+                args.listen
+            );
+            String::new()
+        }
+        None => format!("{scheme}://{}", args.listen),
+    };
     let config = ControlPlaneConfig {
         cluster: args.cluster.clone(),
         instance,
+        advertise_url,
+        tls,
         token: args.token.clone().filter(|t| !t.is_empty()),
         lease_ttl: Duration::from_secs(args.lease_ttl_secs),
         producer_state_expiry: Duration::from_secs(args.producer_state_expiry_secs),
@@ -394,6 +439,7 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let http_task = tokio::spawn(weir_control_plane::http::serve(
         http,
         control_plane.metrics_registry(),
+        control_plane.readiness(),
         async move { http_stop.cancelled().await },
     ));
     let grpc_stop = stop.clone();
@@ -586,6 +632,7 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
             Some(tokio::spawn(weir_control_plane::http::serve(
                 http,
                 std::sync::Arc::new(registry),
+                control_plane.readiness(),
                 async move { stop.cancelled().await },
             )))
         }
@@ -629,9 +676,16 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     bucket::check(&args.bucket, &bucket).await?;
     let bucket = with_faults(bucket, &args.batching);
     let token = args.token.clone().filter(|t| !t.is_empty());
-    let client = ControlPlaneClient::connect(&args.control_plane, token.as_deref())
-        .await
-        .with_context(|| format!("connect to the control plane at {}", args.control_plane))?;
+    let ca_pem = match &args.control_plane_ca {
+        Some(path) => Some(read_pem(path, "--control-plane-ca")?),
+        None => None,
+    };
+    let client = ControlPlaneClient::connect_with(ClientOptions {
+        ca_pem,
+        ..ClientOptions::new(&args.control_plane, token.as_deref())
+    })
+    .await
+    .context("reach the control plane")?;
     let kafka = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen for Kafka clients on {}", args.listen))?;
@@ -660,6 +714,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         tokio::spawn(weir_control_plane::http::serve(
             http,
             std::sync::Arc::new(registry),
+            weir_control_plane::http::Readiness::always(),
             async move { stop.cancelled().await },
         ))
     };
@@ -677,6 +732,19 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     stop.cancel();
     let _ = http_task.await;
     Ok(())
+}
+
+/// A PEM file named by `flag`, with a clear error when it cannot be read or holds no PEM.
+fn read_pem(path: &std::path::Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{flag} {}: cannot read it", path.display()))?;
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        anyhow::bail!(
+            "{flag} {}: not a PEM file (no -----BEGIN line)",
+            path.display()
+        );
+    }
+    Ok(bytes)
 }
 
 async fn run_inspect(args: InspectArgs) -> anyhow::Result<()> {

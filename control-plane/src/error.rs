@@ -32,12 +32,8 @@ pub enum Error {
     ShuttingDown,
     #[error("{0}")]
     Unavailable(String),
-    #[error("connect to the control plane at {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
+    #[error("connect to the control plane at {url}: {reason}")]
+    Connect { url: String, reason: String },
     #[error("serve the control plane API: {0}")]
     Serve(#[source] tonic::transport::Error),
     #[error("{0}")]

@@ -13,6 +13,7 @@ pub mod protocol;
 pub mod proxy;
 pub mod s3;
 pub mod scenarios;
+pub mod tls;
 pub mod tools;
 pub mod watchdog;
 pub mod wire;
