@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics, MeteredStore, ObjectStoreMetrics};
-use weir_control_plane::ControlPlaneClient;
-use weir_control_plane::proto;
+use weir_control_plane_api::ControlPlaneClient;
+use weir_control_plane_api::proto;
 
 use crate::brokers::{self, Broker, Brokers};
 use crate::config::AgentConfig;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use weir_control_plane::ControlPlaneClient;
-use weir_control_plane::proto;
+use weir_control_plane_api::ControlPlaneClient;
+use weir_control_plane_api::proto;
 
 const FRESH_FOR: Duration = Duration::from_secs(2);
 /// A Metadata request waits at most this long for the registry before it is answered

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
-use weir_control_plane::ControlPlaneClient;
+use weir_control_plane_api::ControlPlaneClient;
 
 use crate::brokers::Brokers;
 use crate::config::AgentConfig;

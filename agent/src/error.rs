@@ -7,7 +7,7 @@ pub enum Error {
     #[error("control plane: {0}")]
     ControlPlane(#[from] tonic::Status),
     #[error("control plane: {0}")]
-    ControlPlaneClient(#[from] weir_control_plane::Error),
+    ControlPlaneClient(#[from] weir_control_plane_api::ClientError),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error("read object bytes: {0}")]
@@ -52,11 +52,8 @@ impl Error {
                 | tonic::Code::PermissionDenied => ErrorKind::Internal,
                 _ => ErrorKind::Retry,
             },
-            Error::ControlPlaneClient(e) => match e.kind() {
-                weir_control_plane::ErrorKind::Retry => ErrorKind::Retry,
-                weir_control_plane::ErrorKind::Invalid => ErrorKind::Invalid,
-                weir_control_plane::ErrorKind::Internal => ErrorKind::Internal,
-            },
+            Error::ControlPlaneClient(e) if e.is_retriable() => ErrorKind::Retry,
+            Error::ControlPlaneClient(_) => ErrorKind::Invalid,
             Error::ObjectStore(_) | Error::Cache(_) | Error::ShuttingDown | Error::Timeout(_) => {
                 ErrorKind::Retry
             }

@@ -33,8 +33,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use weir_control_plane::ControlPlaneClient;
-use weir_control_plane::proto;
+use weir_control_plane_api::ControlPlaneClient;
+use weir_control_plane_api::proto;
 use weir_metadata::ObjectId;
 
 use crate::error::{Error, Result};

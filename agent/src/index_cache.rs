@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use moka::sync::Cache;
-use weir_control_plane::proto::{IndexEntry, PartitionIndex};
+use weir_control_plane_api::proto::{IndexEntry, PartitionIndex};
 use weir_metadata::TopicId;
 
 /// Entries kept per partition: the newest, which tailing consumers read.

@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 use weir_cache::BlockCache;
-use weir_control_plane::proto::IndexEntry;
+use weir_control_plane_api::proto::IndexEntry;
 use weir_metadata::ObjectId;
 
 use crate::batch::{self, BatchHeader};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use weir_control_plane::ControlPlaneClient;
-use weir_control_plane::proto::{self, ErrorCode};
+use weir_control_plane_api::ControlPlaneClient;
+use weir_control_plane_api::proto::{self, ErrorCode};
 use weir_metadata::TopicId;
 
 use crate::error::Result;

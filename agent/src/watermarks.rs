@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use weir_control_plane::ControlPlaneClient;
-use weir_control_plane::proto;
+use weir_control_plane_api::ControlPlaneClient;
+use weir_control_plane_api::proto;
 use weir_metadata::TopicId;
 
 use crate::index_cache::IndexCache;

@@ -13,8 +13,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_cache::BlockCache;
-use weir_control_plane::ControlPlaneClient;
-use weir_control_plane::proto::{self, ErrorCode};
+use weir_control_plane_api::ControlPlaneClient;
+use weir_control_plane_api::proto::{self, ErrorCode};
 use weir_metadata::{ObjectId, Offset, Partition, TopicId};
 
 use crate::batch::ValidBatch;

@@ -32,8 +32,6 @@ pub enum Error {
     ShuttingDown,
     #[error("{0}")]
     Unavailable(String),
-    #[error("connect to the control plane at {url}: {reason}")]
-    Connect { url: String, reason: String },
     #[error("serve the control plane API: {0}")]
     Serve(#[source] tonic::transport::Error),
     #[error("{0}")]
@@ -48,10 +46,7 @@ impl Error {
                 MetadataKind::Invalid => ErrorKind::Invalid,
                 MetadataKind::Internal => ErrorKind::Internal,
             },
-            Error::Standby { .. }
-            | Error::ShuttingDown
-            | Error::Unavailable(_)
-            | Error::Connect { .. } => ErrorKind::Retry,
+            Error::Standby { .. } | Error::ShuttingDown | Error::Unavailable(_) => ErrorKind::Retry,
             Error::Serve(_) => ErrorKind::Internal,
             Error::Internal(_) => ErrorKind::Internal,
             Error::InvalidRequest(_) | Error::TooManyBatches { .. } => ErrorKind::Invalid,

@@ -5,8 +5,6 @@
 //! It never sees record bytes: agents upload objects to their bucket and send only the
 //! objects' batch layout here.
 
-pub mod auth;
-pub mod client;
 pub mod clock;
 mod error;
 pub mod groups;
@@ -19,19 +17,12 @@ pub mod registry;
 pub mod sequencer;
 mod service;
 pub mod store;
-pub mod topic_config;
 pub mod topics;
 pub mod watch;
 
-#[allow(
-    unreachable_pub,
-    missing_debug_implementations,
-    clippy::all,
-    clippy::pedantic
-)]
-pub mod proto {
-    tonic::include_proto!("weir.controlplane.v1");
-}
+pub use weir_control_plane_api::{
+    ClientOptions, ControlPlaneClient, LEASE_HOLDER_HEADER, auth, client, proto, topic_config,
+};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,7 +34,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_metadata::Database;
 
-pub use client::ControlPlaneClient;
 pub use error::{Error, ErrorKind, ItemError, Result};
 pub use service::ControlPlaneService;
 
@@ -113,10 +103,6 @@ impl std::fmt::Debug for TlsIdentity {
         f.debug_struct("TlsIdentity").finish_non_exhaustive()
     }
 }
-
-/// The response header in which a standby names where the lease holder serves; agents'
-/// clients move there ([`client`]).
-pub const LEASE_HOLDER_HEADER: &str = "weir-lease-holder";
 
 /// A running control plane: its background tasks and the service they back.
 #[derive(Debug)]

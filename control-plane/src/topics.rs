@@ -12,9 +12,10 @@ use crate::error::{Error, ItemError, Result};
 use crate::proto::ErrorCode;
 use crate::store::{Store, topic_by_id, topic_id_by_name};
 use crate::topic_config;
+use weir_control_plane_api::names;
 
 /// Kafka's limit on a topic name's length.
-pub const MAX_TOPIC_NAME_LEN: usize = 249;
+pub use weir_control_plane_api::names::MAX_TOPIC_NAME_LEN;
 /// The most partitions one topic may have.
 pub const MAX_PARTITIONS: i32 = 100_000;
 
@@ -70,29 +71,7 @@ pub type TopicOutcome = Result<Topic, ItemError>;
 
 /// Checks a topic name by Kafka's rules.
 pub fn validate_name(name: &str) -> Result<(), ItemError> {
-    let invalid = |why: String| ItemError::new(ErrorCode::InvalidTopicName, why);
-    if name.is_empty() {
-        return Err(invalid("Topic name is illegal, it can't be empty".into()));
-    }
-    if name == "." || name == ".." {
-        return Err(invalid(format!(
-            "Topic name cannot be \".\" or \"..\": {name}"
-        )));
-    }
-    if name.len() > MAX_TOPIC_NAME_LEN {
-        return Err(invalid(format!(
-            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters, topic name: {name}"
-        )));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return Err(invalid(format!(
-            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        )));
-    }
-    Ok(())
+    names::check_topic_name(name).map_err(|why| ItemError::new(ErrorCode::InvalidTopicName, why))
 }
 
 fn validate_spec(spec: &TopicSpec) -> Result<(), ItemError> {

@@ -13,8 +13,8 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use weir_control_plane::proto::{self, ConfigOperation, ErrorCode};
-use weir_control_plane::topic_config::{ConfigType, TOPIC_CONFIGS};
+use weir_control_plane_api::proto::{self, ConfigOperation, ErrorCode};
+use weir_control_plane_api::topic_config::{ConfigType, TOPIC_CONFIGS};
 
 use super::str_bytes;
 use crate::context::Context;

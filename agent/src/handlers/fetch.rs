@@ -12,7 +12,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 use uuid::Uuid;
-use weir_control_plane::proto::{self, ErrorCode};
+use weir_control_plane_api::proto::{self, ErrorCode};
 
 use crate::batch;
 use crate::context::Context;

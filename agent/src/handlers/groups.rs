@@ -33,8 +33,8 @@ use kafka_protocol::messages::{
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use weir_control_plane::groups::GROUP_TYPE;
-use weir_control_plane::proto::{self, ErrorCode};
+use weir_control_plane_api::GROUP_TYPE;
+use weir_control_plane_api::proto::{self, ErrorCode};
 
 use super::topics::kafka_error;
 use super::{str_bytes, topic_name};

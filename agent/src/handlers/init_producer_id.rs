@@ -9,7 +9,7 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
-use weir_control_plane::proto;
+use weir_control_plane_api::proto;
 
 use super::topics::kafka_error;
 use crate::context::Context;

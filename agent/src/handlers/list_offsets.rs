@@ -8,7 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use weir_control_plane::proto::{self, ErrorCode, offset_query::Spec};
+use weir_control_plane_api::proto::{self, ErrorCode, offset_query::Spec};
 
 use crate::batch;
 use crate::context::Context;

@@ -92,7 +92,7 @@ async fn by_name(
             }
         }
         Ok(None) => {
-            let error = if weir_control_plane::topics::validate_name(name).is_err() {
+            let error = if weir_control_plane_api::names::check_topic_name(name).is_err() {
                 ResponseError::InvalidTopicException
             } else {
                 ResponseError::UnknownTopicOrPartition

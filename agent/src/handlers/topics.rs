@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
-use weir_control_plane::proto::{self, ErrorCode};
+use weir_control_plane_api::proto::{self, ErrorCode};
 
 use super::{str_bytes, topic_name};
 use crate::context::Context;

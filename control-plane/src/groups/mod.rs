@@ -39,9 +39,7 @@ use crate::proto::{
 use crate::store::Store;
 use group::{Group, JoinOutcome, SyncOutcome, join_error, sync_error};
 
-/// Kafka's type for the groups this coordinator runs (KIP-848's `consumer` groups are not
-/// served), as ListGroups and DescribeGroups report it.
-pub const GROUP_TYPE: &str = "classic";
+pub use weir_control_plane_api::GROUP_TYPE;
 
 /// A group's place in the coordinator. `None` until read from the store; a slot
 /// dropped from the map is marked `evicted` so a caller that raced the eviction looks

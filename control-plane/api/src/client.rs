@@ -23,7 +23,9 @@ use tower::ServiceExt;
 
 use crate::LEASE_HOLDER_HEADER;
 use crate::auth::BearerToken;
-use crate::error::{Error, Result};
+use crate::error::ClientError as Error;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 use crate::proto::agents_client::AgentsClient;
 use crate::proto::groups_client::GroupsClient;
 use crate::proto::index_client::IndexClient;
@@ -124,7 +126,7 @@ impl ControlPlaneClient {
     }
 
     fn from_failover(failover: Failover, token: Option<&str>) -> Result<Self> {
-        let auth = BearerToken::new(token).map_err(Error::InvalidRequest)?;
+        let auth = BearerToken::new(token).map_err(Error::Invalid)?;
         let authed = || InterceptedService::new(failover.clone(), auth.clone());
         Ok(ControlPlaneClient {
             topics: TopicsClient::new(authed()),
@@ -212,9 +214,7 @@ struct State {
 impl Failover {
     fn new(options: &ClientOptions) -> Result<Self> {
         let Some(first) = options.urls.first() else {
-            return Err(Error::InvalidRequest(
-                "no control-plane URL given".to_string(),
-            ));
+            return Err(Error::Invalid("no control-plane URL given".to_string()));
         };
         let tls = match &options.ca_pem {
             Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
@@ -239,8 +239,7 @@ impl Failover {
 
 impl Targets {
     fn endpoint(&self, url: &str) -> Result<Endpoint> {
-        let invalid =
-            |why: String| Error::InvalidRequest(format!("control-plane URL {url:?}: {why}"));
+        let invalid = |why: String| Error::Invalid(format!("control-plane URL {url:?}: {why}"));
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid("it must start with http:// or https://".into()));
         }

@@ -478,7 +478,7 @@ mod tests {
     /// The config names in backticks at the start of each table row of one section of
     /// docs/topic-configs.md (the section headed `heading`).
     fn documented(heading: &str) -> Vec<String> {
-        let doc = include_str!("../../docs/topic-configs.md");
+        let doc = include_str!("../../../docs/topic-configs.md");
         let section = doc
             .split("\n## ")
             .find(|s| s.starts_with(heading))
