@@ -13,6 +13,7 @@ use weir_control_plane_api::ControlPlaneClient;
 use weir_control_plane_api::proto;
 
 use crate::brokers::{self, Broker, Brokers};
+use crate::bucket::Bucket;
 use crate::config::AgentConfig;
 use crate::connection;
 use crate::context::Context;
@@ -22,7 +23,7 @@ use crate::index_cache::IndexCache;
 use crate::reader::Reader;
 use crate::topics::TopicCache;
 use crate::watermarks::Watermarks;
-use crate::writer::{self, Bucket, WriterConfig};
+use crate::writer::{self, WriterConfig};
 
 /// How long shutdown waits for connections to finish their answers.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);

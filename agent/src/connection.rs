@@ -9,9 +9,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
+use kafka_protocol::protocol::Decodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::context::Context;
+use crate::frame;
 use crate::handlers;
 use crate::ordering::{self, Lane};
 use crate::versions;
@@ -266,30 +267,11 @@ async fn handle(
     let response = handlers::dispatch(ctx, &header, peer, version, admitted)
         .instrument(span)
         .await?;
-    match encode(key, version, correlation_id, &response) {
+    match frame::encode(key, version, correlation_id, &response) {
         Ok(frame) => Some(frame),
         Err(e) => {
             tracing::error!(api_key = ?key, version, error = %e, "encode response");
             None
         }
     }
-}
-
-/// Encodes a response with its header and length prefix.
-pub fn encode(
-    key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &ResponseKind,
-) -> Result<Bytes, String> {
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0);
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut buf, key.response_header_version(version))
-        .map_err(|e| e.to_string())?;
-    body.encode(&mut buf, version).map_err(|e| e.to_string())?;
-    let len = i32::try_from(buf.len() - 4).map_err(|_| "response over 2 GiB".to_string())?;
-    buf[0..4].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
 }

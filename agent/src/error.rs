@@ -1,6 +1,7 @@
 //! The agent's errors. Only the agent maps error kinds to Kafka error codes.
 
 use kafka_protocol::error::ResponseError;
+use weir_control_plane_api::proto::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -80,3 +81,44 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The Kafka error for a control-plane item error.
+pub fn kafka_error(code: i32) -> ResponseError {
+    match ErrorCode::try_from(code).unwrap_or(ErrorCode::InvalidRequest) {
+        ErrorCode::None => ResponseError::Unknown(0),
+        ErrorCode::UnknownTopic | ErrorCode::UnknownPartition => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        ErrorCode::TopicAlreadyExists => ResponseError::TopicAlreadyExists,
+        ErrorCode::InvalidTopicName => ResponseError::InvalidTopicException,
+        ErrorCode::InvalidPartitions => ResponseError::InvalidPartitions,
+        ErrorCode::InvalidConfig => ResponseError::InvalidConfig,
+        ErrorCode::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
+        ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
+        ErrorCode::InvalidRequest => ResponseError::InvalidRequest,
+        ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
+        ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+        ErrorCode::ProducerFenced => ResponseError::ProducerFenced,
+        // Certainly not committed, and retriable: the records can go again.
+        ErrorCode::ObjectTooOld => ResponseError::KafkaStorageError,
+        // Not committed, and retriable once the batches before it are in. Kafka has no
+        // code of its own for this; clients retry NOT_ENOUGH_REPLICAS in place, knowing
+        // nothing was written, where OUT_OF_ORDER_SEQUENCE_NUMBER would make librdkafka
+        // resend under a new epoch what it still holds.
+        ErrorCode::SequenceAhead => ResponseError::NotEnoughReplicas,
+        ErrorCode::InvalidGroupId => ResponseError::InvalidGroupId,
+        ErrorCode::UnknownMemberId => ResponseError::UnknownMemberId,
+        ErrorCode::IllegalGeneration => ResponseError::IllegalGeneration,
+        ErrorCode::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        ErrorCode::MemberIdRequired => ResponseError::MemberIdRequired,
+        ErrorCode::FencedInstanceId => ResponseError::FencedInstanceId,
+        ErrorCode::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        ErrorCode::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        ErrorCode::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        ErrorCode::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        ErrorCode::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        ErrorCode::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        ErrorCode::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        ErrorCode::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+    }
+}

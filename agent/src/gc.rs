@@ -37,8 +37,8 @@ use weir_control_plane_api::ControlPlaneClient;
 use weir_control_plane_api::proto;
 use weir_metadata::ObjectId;
 
+use crate::bucket::{Bucket, object_id};
 use crate::error::{Error, Result};
-use crate::writer::Bucket;
 
 /// Object ids per `CheckObjects` call, and objects a pass settles before it lists on.
 pub const CHECK_CHUNK: usize = 1_000;
@@ -272,12 +272,6 @@ impl Collector {
     }
 }
 
-/// The object id of `<prefix>/data/<ulid>.weir`.
-fn object_id(path: &Path) -> Option<ObjectId> {
-    let name = path.filename()?.strip_suffix(".weir")?;
-    name.parse::<ulid::Ulid>().ok().map(ObjectId)
-}
-
 /// How old an object is: from the later of its ULID's time and its last-modified time.
 fn age(id: ObjectId, meta: &ObjectMeta, now: SystemTime) -> Duration {
     let born_ms =
@@ -287,15 +281,6 @@ fn age(id: ObjectId, meta: &ObjectMeta, now: SystemTime) -> Duration {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Duration::from_millis(now_ms.saturating_sub(born_ms))
-}
-
-/// How old an object id is by the local clock: the writer refuses to commit objects
-/// older than its produce timeout, so that garbage collection cannot race a commit.
-pub(crate) fn id_age(id: ObjectId) -> Duration {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Duration::from_millis(now_ms.saturating_sub(id.0.timestamp_ms()))
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 pub mod agent;
 pub mod batch;
 pub mod brokers;
+pub mod bucket;
 pub mod config;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod frame;
 pub mod gc;
 pub mod handlers;
 pub mod index_cache;
@@ -23,6 +25,6 @@ pub mod watermarks;
 pub mod writer;
 
 pub use agent::Agent;
+pub use bucket::Bucket;
 pub use config::AgentConfig;
 pub use error::{Error, ErrorKind, Result};
-pub use writer::Bucket;

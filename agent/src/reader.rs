@@ -7,8 +7,8 @@ use weir_control_plane_api::proto::IndexEntry;
 use weir_metadata::ObjectId;
 
 use crate::batch::{self, BatchHeader};
+use crate::bucket::Bucket;
 use crate::error::{Error, Result};
-use crate::writer::Bucket;
 
 #[derive(Clone, Debug)]
 pub struct Reader {

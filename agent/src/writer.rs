@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
@@ -18,6 +17,7 @@ use weir_control_plane_api::proto::{self, ErrorCode};
 use weir_metadata::{ObjectId, Offset, Partition, TopicId};
 
 use crate::batch::ValidBatch;
+use crate::bucket::Bucket;
 use crate::object::{FooterEntry, ObjectBuilder};
 
 /// Why a batch was not written, as a Kafka error code and message.
@@ -105,24 +105,6 @@ impl PendingAck {
                 "the agent is shutting down; the batch was not written",
             )),
         }
-    }
-}
-
-/// Where objects go.
-#[derive(Clone, Debug)]
-pub struct Bucket {
-    pub store: Arc<dyn ObjectStore>,
-    pub prefix: Path,
-}
-
-impl Bucket {
-    /// The key of an object, relative to the prefix: `data/<ulid>.weir`.
-    pub fn relative_key(id: ObjectId) -> String {
-        format!("data/{}.weir", id.0)
-    }
-
-    pub fn path(&self, id: ObjectId) -> Path {
-        self.prefix.child("data").child(format!("{}.weir", id.0))
     }
 }
 
@@ -391,7 +373,7 @@ async fn commit(
         // Garbage collection deletes uncommitted objects older than its grace period,
         // which is at least twice `max_age`; the control plane commits no object older
         // than `max_age`, so none is committed after collection judged it an orphan.
-        let age = crate::gc::id_age(id);
+        let age = crate::bucket::id_age(id);
         if age > max_age + CLOCK_SKEW {
             return Err(Rejected::new(
                 kafka_protocol::error::ResponseError::RequestTimedOut,
@@ -441,7 +423,7 @@ fn ack(result: proto::BatchResult) -> Ack {
         return Ok(Offset(result.base_offset));
     }
     Err(Rejected::new(
-        crate::handlers::topics::kafka_error(result.error),
+        crate::error::kafka_error(result.error),
         result.message,
     ))
 }

@@ -30,7 +30,7 @@ pub fn unsupported(correlation_id: i32) -> Bytes {
     let response = ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
         .with_api_keys(api_keys());
-    crate::connection::encode(
+    crate::frame::encode(
         ApiKey::ApiVersions,
         0,
         correlation_id,

@@ -259,7 +259,7 @@ async fn alter(
                 }
                 (resource_type, resource_name, 0, None)
             }
-            Ok(Some(result)) => failed(super::topics::kafka_error(result.error), result.message),
+            Ok(Some(result)) => failed(crate::error::kafka_error(result.error), result.message),
             Ok(None) => failed(ResponseError::UnknownServerError, String::new()),
             Err(status) => {
                 tracing::warn!(error = %status, "alter topic configs");

@@ -193,7 +193,7 @@ async fn fetch_once(
         };
         if found.error != ErrorCode::None as i32 {
             failed = true;
-            let code = super::topics::kafka_error(found.error).code();
+            let code = crate::error::kafka_error(found.error).code();
             planned.push((want, Some(found), code, Vec::new()));
             continue;
         }

@@ -36,10 +36,10 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use weir_control_plane_api::GROUP_TYPE;
 use weir_control_plane_api::proto::{self, ErrorCode};
 
-use super::topics::kafka_error;
 use super::{str_bytes, topic_name};
 use crate::brokers::{Broker, client_zone};
 use crate::context::Context;
+use crate::error::kafka_error;
 
 /// Kafka's FindCoordinator key types.
 const GROUP_KEY: i8 = 0;

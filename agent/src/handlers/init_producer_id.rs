@@ -11,8 +11,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use weir_control_plane_api::proto;
 
-use super::topics::kafka_error;
 use crate::context::Context;
+use crate::error::kafka_error;
 
 pub async fn handle(ctx: &Context, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let refused = |error: ResponseError| {

@@ -108,7 +108,7 @@ async fn lookup(
         .pop()
         .ok_or(ResponseError::UnknownServerError)?;
     if answer.error != ErrorCode::None as i32 {
-        return Err(super::topics::kafka_error(answer.error));
+        return Err(crate::error::kafka_error(answer.error));
     }
     let Some(entry) = answer.entry else {
         return Ok((answer.offset, -1));

@@ -17,48 +17,8 @@ use weir_control_plane_api::proto::{self, ErrorCode};
 
 use super::{str_bytes, topic_name};
 use crate::context::Context;
+use crate::error::kafka_error;
 use crate::topics::TopicInfo;
-
-/// The Kafka error for a control-plane item error.
-pub fn kafka_error(code: i32) -> ResponseError {
-    match ErrorCode::try_from(code).unwrap_or(ErrorCode::InvalidRequest) {
-        ErrorCode::None => ResponseError::Unknown(0),
-        ErrorCode::UnknownTopic | ErrorCode::UnknownPartition => {
-            ResponseError::UnknownTopicOrPartition
-        }
-        ErrorCode::TopicAlreadyExists => ResponseError::TopicAlreadyExists,
-        ErrorCode::InvalidTopicName => ResponseError::InvalidTopicException,
-        ErrorCode::InvalidPartitions => ResponseError::InvalidPartitions,
-        ErrorCode::InvalidConfig => ResponseError::InvalidConfig,
-        ErrorCode::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
-        ErrorCode::InvalidBatch => ResponseError::InvalidRecord,
-        ErrorCode::InvalidRequest => ResponseError::InvalidRequest,
-        ErrorCode::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
-        ErrorCode::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
-        ErrorCode::ProducerFenced => ResponseError::ProducerFenced,
-        // Certainly not committed, and retriable: the records can go again.
-        ErrorCode::ObjectTooOld => ResponseError::KafkaStorageError,
-        // Not committed, and retriable once the batches before it are in. Kafka has no
-        // code of its own for this; clients retry NOT_ENOUGH_REPLICAS in place, knowing
-        // nothing was written, where OUT_OF_ORDER_SEQUENCE_NUMBER would make librdkafka
-        // resend under a new epoch what it still holds.
-        ErrorCode::SequenceAhead => ResponseError::NotEnoughReplicas,
-        ErrorCode::InvalidGroupId => ResponseError::InvalidGroupId,
-        ErrorCode::UnknownMemberId => ResponseError::UnknownMemberId,
-        ErrorCode::IllegalGeneration => ResponseError::IllegalGeneration,
-        ErrorCode::RebalanceInProgress => ResponseError::RebalanceInProgress,
-        ErrorCode::MemberIdRequired => ResponseError::MemberIdRequired,
-        ErrorCode::FencedInstanceId => ResponseError::FencedInstanceId,
-        ErrorCode::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
-        ErrorCode::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
-        ErrorCode::GroupIdNotFound => ResponseError::GroupIdNotFound,
-        ErrorCode::NonEmptyGroup => ResponseError::NonEmptyGroup,
-        ErrorCode::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
-        ErrorCode::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
-        ErrorCode::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
-        ErrorCode::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
-    }
-}
 
 /// A Kafka error code and message for one topic.
 type Failure = (i16, Option<StrBytes>);
