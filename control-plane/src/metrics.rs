@@ -7,8 +7,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::sequencer::ObjectCommit;
-
 #[derive(Clone, Debug)]
 pub struct SequencerMetrics {
     objects: Counter,
@@ -55,12 +53,13 @@ impl SequencerMetrics {
         metrics
     }
 
-    pub(crate) fn observe_group(&self, commits: &[&ObjectCommit], elapsed: Duration) {
+    /// One group commit of `objects` objects holding `batches` batches, which took
+    /// `elapsed`.
+    pub(crate) fn observe_group(&self, objects: usize, batches: usize, elapsed: Duration) {
         self.groups.inc();
-        self.objects.inc_by(commits.len() as u64);
-        self.batches
-            .inc_by(commits.iter().map(|c| c.batches.len() as u64).sum());
-        self.group_objects.observe(commits.len() as f64);
+        self.objects.inc_by(objects as u64);
+        self.batches.inc_by(batches as u64);
+        self.group_objects.observe(objects as f64);
         self.commit_seconds.observe(elapsed.as_secs_f64());
     }
 }

@@ -200,7 +200,11 @@ impl Sequencer {
         };
         match outcome {
             Ok(outcomes) => {
-                self.metrics.observe_group(&commits, started.elapsed());
+                self.metrics.observe_group(
+                    commits.len(),
+                    commits.iter().map(|c| c.batches.len()).sum(),
+                    started.elapsed(),
+                );
                 for (pending, outcomes) in group.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(Ok(outcomes));
                 }

@@ -11,12 +11,8 @@ use rand::Rng;
 
 use crate::embedded::{EmbeddedConfig, EmbeddedStore};
 use crate::error::{Error, ErrorKind, Result};
+pub use crate::transaction::Backend;
 use crate::transaction::Transaction;
-
-/// What a backend implements: a source of transactions.
-pub trait Backend: Send + Sync + fmt::Debug {
-    fn begin(&self) -> Result<Transaction>;
-}
 
 /// Where the metadata lives, parsed from `embedded://DIR` or `fdb://CLUSTER_FILE`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,11 +22,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::database::Backend;
 use crate::error::{Error, MAX_KEY_BYTES, MAX_TRANSACTION_BYTES, Result};
 use crate::transaction::{
-    BackendTransaction, KeyValue, RangeOption, RangePage, Transaction, check_key, check_value,
-    decode_counter, key_after,
+    Backend, BackendTransaction, KeyValue, RangeOption, RangePage, Transaction, check_key,
+    check_value, decode_counter, key_after,
 };
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");

@@ -111,10 +111,23 @@ impl Error {
 
     pub fn corrupt(key: &[u8], reason: impl ToString) -> Self {
         Error::Corrupt {
-            key: crate::keyspace::printable(key),
+            key: printable(key),
             reason: reason.to_string(),
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A key as FoundationDB prints it: printable ASCII as is, other bytes as `\xNN`.
+pub fn printable(key: &[u8]) -> String {
+    let mut out = String::with_capacity(key.len());
+    for &b in key {
+        if b.is_ascii_graphic() || b == b' ' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}

@@ -14,10 +14,10 @@ use foundationdb::options::{MutationType, StreamingMode};
 use foundationdb::{FdbError, KeySelector};
 use parking_lot::Mutex;
 
-use crate::database::Backend;
 use crate::error::{Error, MAX_KEY_BYTES, MAX_TRANSACTION_BYTES, Result};
 use crate::transaction::{
-    BackendTransaction, KeyValue, RangeOption, RangePage, Transaction, check_key, check_value,
+    Backend, BackendTransaction, KeyValue, RangeOption, RangePage, Transaction, check_key,
+    check_value,
 };
 
 /// FoundationDB's client network thread runs once per process and is never restarted.

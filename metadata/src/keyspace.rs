@@ -33,6 +33,7 @@
 use foundationdb_tuple::{Subspace, TuplePack, TupleUnpack, Uuid};
 use prost::Message;
 
+pub use crate::error::printable;
 use crate::error::{Error, Result};
 use crate::ids::{AgentId, ObjectId, Offset, Partition, ProducerId, TopicId};
 use crate::transaction::RangeOption;
@@ -243,19 +244,6 @@ pub fn decode<M: Message + Default>(key: &[u8], value: &[u8]) -> Result<M> {
 /// Encodes a record.
 pub fn encode<M: Message>(record: &M) -> Vec<u8> {
     record.encode_to_vec()
-}
-
-/// A key as FoundationDB prints it: printable ASCII as is, other bytes as `\xNN`.
-pub fn printable(key: &[u8]) -> String {
-    let mut out = String::with_capacity(key.len());
-    for &b in key {
-        if b.is_ascii_graphic() || b == b' ' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

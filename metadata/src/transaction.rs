@@ -26,7 +26,7 @@ impl fmt::Debug for KeyValue {
         write!(
             f,
             "{} = {} bytes",
-            crate::keyspace::printable(&self.key),
+            crate::error::printable(&self.key),
             self.value.len()
         )
     }
@@ -273,4 +273,9 @@ mod tests {
         let reverse = range.reverse(true).limit(10);
         assert_eq!(reverse.next_page(&page).expect("more").end, b"c");
     }
+}
+
+/// What a backend implements: a source of transactions.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    fn begin(&self) -> Result<Transaction>;
 }
