@@ -234,6 +234,11 @@ pub fn decode_counter(value: &[u8]) -> i64 {
     i64::from_le_bytes(bytes)
 }
 
+/// What a backend implements: a source of transactions.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    fn begin(&self) -> Result<Transaction>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,9 +278,4 @@ mod tests {
         let reverse = range.reverse(true).limit(10);
         assert_eq!(reverse.next_page(&page).expect("more").end, b"c");
     }
-}
-
-/// What a backend implements: a source of transactions.
-pub trait Backend: Send + Sync + std::fmt::Debug {
-    fn begin(&self) -> Result<Transaction>;
 }
