@@ -79,6 +79,16 @@ impl Lease {
             .then(|| other.url.clone())
     }
 
+    /// What a standby says in the `weir-lease-holder` header: the holder's URL, or
+    /// nothing (an empty value) when it knows of no live holder that said where it
+    /// serves. `None` on the holder.
+    pub fn redirect(&self) -> Option<String> {
+        if self.holds() {
+            return None;
+        }
+        Some(self.holder_url().unwrap_or_default())
+    }
+
     /// Who holds the lease, for people (`/readyz`): this instance or another, by name.
     pub fn describe(&self) -> String {
         if self.holds() {

@@ -288,13 +288,14 @@ impl ControlPlane {
                 .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
                 .map_err(Error::Serve)?;
         }
-        // A standby names the lease holder on every answer, so agents move there.
+        // A standby marks every answer, naming the lease holder when it can, so agents
+        // move there (or reconnect, when they came through a load balancer).
         let lease = self.lease.clone();
         let name_holder = tower_http::set_header::SetResponseHeaderLayer::overriding(
             ::http::HeaderName::from_static(LEASE_HOLDER_HEADER),
             move |_: &::http::Response<tonic::body::Body>| {
                 lease
-                    .holder_url()
+                    .redirect()
                     .and_then(|url| ::http::HeaderValue::from_str(&url).ok())
             },
         );

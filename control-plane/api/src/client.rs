@@ -3,16 +3,18 @@
 //!
 //! The client is given one or more control-plane URLs (every instance, or one load
 //! balancer) and sends each call to the instance it believes holds the sequencer lease:
-//! a standby names the holder in the `weir-lease-holder` header of every answer and the
-//! client moves there; a call that cannot reach its instance moves the client on to the
-//! next URL it was given. The call that found out fails (callers retry their retriable
-//! errors); the ones after it go to the right place. See docs/control-plane.md,
-//! "Failover".
+//! a standby marks every answer with the `weir-lease-holder` header. When it names
+//! another URL, the client moves there; when it names the URL the client used (a load
+//! balancer's) or none, the client opens a new connection, which a load balancer that
+//! checks `/readyz` sends to the holder. A call that cannot reach its instance moves
+//! the client on to the next URL it was given. The call that found out fails (callers
+//! retry their retriable errors); the ones after it go to the right place. See
+//! docs/control-plane.md, "Failover".
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
@@ -209,7 +211,13 @@ struct Targets {
 struct State {
     current: String,
     channels: HashMap<String, Channel>,
+    /// When the current URL's connection was last replaced because a standby answered
+    /// on it: at most one new connection a second.
+    reconnected: Option<Instant>,
 }
+
+/// How often a client reconnects to a URL whose answers come from a standby.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 impl Failover {
     fn new(options: &ClientOptions) -> Result<Self> {
@@ -226,6 +234,7 @@ impl Failover {
             state: Mutex::new(State {
                 current: first.clone(),
                 channels: HashMap::new(),
+                reconnected: None,
             }),
         };
         for url in &options.urls {
@@ -273,16 +282,37 @@ impl Targets {
         Ok((url, channel))
     }
 
-    /// A standby at `from` named `holder` as the lease holder: go there.
+    /// A standby answered at `from`, naming `holder` (or no one): go there, or open a
+    /// new connection to `from`.
     fn follow(&self, from: &str, holder: &str) {
         let mut state = self.state.lock();
-        if state.current == from && holder != from {
+        if state.current != from {
+            return;
+        }
+        if !holder.is_empty() && holder != from {
             tracing::info!(
                 from,
                 to = holder,
                 "the control plane at {from} is a standby: following the lease to {holder}"
             );
             state.current = holder.to_string();
+            return;
+        }
+        if state
+            .reconnected
+            .is_some_and(|at| at.elapsed() < RECONNECT_EVERY)
+        {
+            return;
+        }
+        if let Ok(endpoint) = self.endpoint(from) {
+            tracing::info!(
+                url = from,
+                "a standby answered at {from}: connecting again to reach the lease holder"
+            );
+            state
+                .channels
+                .insert(from.to_string(), endpoint.connect_lazy());
+            state.reconnected = Some(Instant::now());
         }
     }
 

@@ -9,6 +9,7 @@ resource "aws_launch_template" "control_plane" {
   user_data = base64encode(templatefile("${path.module}/templates/user-data.sh.tftpl", {
     grpc_port            = var.grpc_port
     http_port            = var.http_port
+    advertise_url        = local.endpoint
     token_secret_arn     = var.control_plane_token_secret_arn
     fdb_cluster_file_b64 = base64encode(var.fdb_cluster_file)
     log_group_name       = aws_cloudwatch_log_group.control_plane.name
@@ -68,13 +69,16 @@ resource "aws_launch_template" "control_plane" {
 }
 
 resource "aws_autoscaling_group" "control_plane" {
-  name                      = "${var.name}-control-plane"
-  vpc_zone_identifier       = var.subnet_ids
-  min_size                  = var.instance_count
-  max_size                  = var.instance_count
-  desired_capacity          = var.instance_count
-  target_group_arns         = [aws_lb_target_group.control_plane.arn]
-  health_check_type         = "ELB"
+  name                = "${var.name}-control-plane"
+  vpc_zone_identifier = var.subnet_ids
+  min_size            = var.instance_count
+  max_size            = var.instance_count
+  desired_capacity    = var.instance_count
+  target_group_arns   = [aws_lb_target_group.control_plane.arn]
+  # EC2 status, not the target group's: the target group checks readiness, which only
+  # the lease holder passes, and standbys must not be replaced for standing by. A
+  # crashed process is restarted by systemd.
+  health_check_type         = "EC2"
   health_check_grace_period = 120
   default_instance_warmup   = 120
   enabled_metrics           = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]

@@ -84,8 +84,8 @@ variable "http_port" {
 
 variable "health_check_path" {
   type        = string
-  description = "HTTP path on http_port that answers 200 while the control plane is serving; used by the NLB target group and the ASG's ELB health check."
-  default     = "/healthz"
+  description = "HTTP path on http_port the NLB target group checks. /readyz answers 200 only on the instance holding the sequencer lease (with the metadata store reachable), so the NLB sends agents' connections there; /healthz answers 200 while the process is alive."
+  default     = "/readyz"
 
   validation {
     condition     = startswith(var.health_check_path, "/") && length(var.health_check_path) <= 1024
