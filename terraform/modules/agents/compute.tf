@@ -11,6 +11,7 @@ resource "aws_launch_template" "agent" {
 
   user_data = base64encode(templatefile("${path.module}/templates/user-data.sh.tftpl", {
     control_plane_url  = var.control_plane_url
+    ca_pem_b64         = var.control_plane_ca_pem == null ? "" : base64encode(var.control_plane_ca_pem)
     bucket_url         = local.bucket_url
     kafka_port         = var.kafka_port
     http_port          = var.http_port

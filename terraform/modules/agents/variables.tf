@@ -168,6 +168,17 @@ variable "control_plane_url" {
   }
 }
 
+variable "control_plane_ca_pem" {
+  type        = string
+  description = "PEM CA certificates the agents trust for an https:// control_plane_url instead of the system's roots (a private CA). Null trusts the system's roots."
+  default     = null
+
+  validation {
+    condition     = var.control_plane_ca_pem == null || can(regex("-----BEGIN CERTIFICATE-----", var.control_plane_ca_pem))
+    error_message = "control_plane_ca_pem must be null or PEM certificates (-----BEGIN CERTIFICATE-----)."
+  }
+}
+
 variable "control_plane_token_secret_arn" {
   type        = string
   description = "ARN of the Secrets Manager secret whose SecretString is the agents' control-plane token. Read at every agent start; never written to Terraform state or user data."
