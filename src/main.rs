@@ -711,10 +711,14 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let http_task = {
         let stop = stop.clone();
+        let contact = agent.contact();
         tokio::spawn(weir_control_plane::http::serve(
             http,
             std::sync::Arc::new(registry),
-            weir_control_plane::http::Readiness::always(),
+            weir_control_plane::http::Readiness::new(move || {
+                let check = contact.check();
+                async move { check }
+            }),
             async move { stop.cancelled().await },
         ))
     };

@@ -93,29 +93,7 @@ impl Instance {
 
     /// `/readyz`: (status code, body).
     fn readyz(&self) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(self.http).expect("connect to /readyz");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        write!(
-            stream,
-            "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .expect("ask /readyz");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read /readyz");
-        let code = answer
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("an HTTP answer from /readyz, got {answer:?}"));
-        let body = answer
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or_default()
-            .to_string();
-        (code, body)
+        support::http::get(&self.http.to_string(), "/readyz")
     }
 
     fn wait_ready(&self) -> String {

@@ -153,6 +153,12 @@ fn an_agent_cut_off_from_the_control_plane_answers_list_offsets_with_a_retriable
     let topic = "offsets-while-cut-off";
     // Created through the first agent: the second has never looked the topic up.
     kafka::create_topic(&cluster.agents[0].bootstrap(), topic, 2);
+    let readyz = format!("127.0.0.1:{}", cluster.agents[1].http_port);
+    let (code, body) = support::http::get(&readyz, "/readyz");
+    assert_eq!(
+        code, 200,
+        "an agent the control plane answers is ready: {body}"
+    );
     cluster.control_plane.kill9();
 
     let mut connection = support::protocol::Connection::open(&cluster.agents[1].bootstrap());
@@ -174,6 +180,20 @@ fn an_agent_cut_off_from_the_control_plane_answers_list_offsets_with_a_retriable
                 ),
         ]);
     let response = connection.call(5, &request);
+    // Its readiness follows: not ready once the control plane stops answering.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (code, body) = support::http::get(&readyz, "/readyz");
+        if code == 503 {
+            assert!(body.contains("has not answered"), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent still says it is ready a minute after the control plane died: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let answers: Vec<(i32, i16, i64)> = response.topics[0]
         .partitions
         .iter()

@@ -7,8 +7,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 
 use support::kafka::{self, Record};
 use support::s3::S3;
@@ -19,14 +17,7 @@ const PARTITIONS: i32 = 4;
 
 /// One sample of a Prometheus text exposition, e.g. `weir_object_store_requests_total{op="get"}`.
 fn metric(http: &str, name: &str) -> f64 {
-    let mut stream = TcpStream::connect(http).expect("connect to /metrics");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send a metrics request");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read /metrics");
+    let (_, text) = support::http::get(http, "/metrics");
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))

@@ -28,9 +28,48 @@ use crate::writer::{self, WriterConfig};
 /// How long shutdown waits for connections to finish their answers.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
+/// When the control plane last answered this agent's heartbeat: what the agent's
+/// `/readyz` reports.
+#[derive(Clone, Debug)]
+pub struct Contact {
+    last_answer: Arc<parking_lot::Mutex<tokio::time::Instant>>,
+    /// Ready while the last answer is at most this old: three heartbeats.
+    within: Duration,
+}
+
+impl Contact {
+    fn new(heartbeat: Duration) -> Self {
+        Contact {
+            last_answer: Arc::new(parking_lot::Mutex::new(tokio::time::Instant::now())),
+            within: (heartbeat * 3).max(Duration::from_secs(3)),
+        }
+    }
+
+    fn answered(&self) {
+        *self.last_answer.lock() = tokio::time::Instant::now();
+    }
+
+    /// Ready (with why) when the control plane answered a heartbeat lately.
+    pub fn check(&self) -> std::result::Result<String, String> {
+        let age = self.last_answer.lock().elapsed();
+        if age <= self.within {
+            Ok(format!(
+                "the control plane answered {} ms ago",
+                age.as_millis()
+            ))
+        } else {
+            Err(format!(
+                "the control plane has not answered a heartbeat for {} ms",
+                age.as_millis()
+            ))
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Agent {
     ctx: Arc<Context>,
+    contact: Contact,
     background: CancellationToken,
     writer_cancel: CancellationToken,
     writer_task: tokio::task::JoinHandle<()>,
@@ -106,11 +145,13 @@ impl Agent {
         let (watermarks, watch_task) =
             Watermarks::follow(control.clone(), index_cache.clone(), background.clone());
         let brokers = Arc::new(Brokers::new(control.clone(), this));
+        let contact = Contact::new(heartbeat_interval(&registered));
         let heartbeat = spawn_heartbeat(
             control.clone(),
             config.clone(),
             registered,
             brokers.clone(),
+            contact.clone(),
             background.clone(),
         );
         let ctx = Arc::new(Context {
@@ -130,6 +171,7 @@ impl Agent {
         });
         Ok(Agent {
             ctx,
+            contact,
             background,
             writer_cancel,
             writer_task,
@@ -138,6 +180,11 @@ impl Agent {
                 .chain(gc_tasks)
                 .collect(),
         })
+    }
+
+    /// Whether the control plane answers this agent: its `/readyz`.
+    pub fn contact(&self) -> Contact {
+        self.contact.clone()
     }
 
     /// Serves Kafka clients on `listener` until `shutdown` fires, then drains: no new
@@ -214,16 +261,21 @@ async fn register(
 /// forgot this agent (after an outage longer than the session timeout). Each beat also
 /// keeps `brokers` fresh, so an agent that no client has asked for Metadata still
 /// knows the other agents when the control plane becomes unreachable.
+fn heartbeat_interval(registered: &proto::RegisterAgentResponse) -> Duration {
+    Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(100)))
+}
+
 fn spawn_heartbeat(
     control: ControlPlaneClient,
     config: AgentConfig,
     registered: proto::RegisterAgentResponse,
     brokers: Arc<Brokers>,
+    contact: Contact,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let interval = heartbeat_interval(&registered);
         let mut agent_id = registered.agent_id;
-        let interval = Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(100)));
         let mut ticker = tokio::time::interval(interval);
         loop {
             tokio::select! {
@@ -238,10 +290,16 @@ fn spawn_heartbeat(
                 })
                 .await;
             match beat {
-                Ok(_) => brokers.refresh().await,
+                Ok(_) => {
+                    contact.answered();
+                    brokers.refresh().await;
+                }
                 Err(status) if status.code() == tonic::Code::NotFound => {
                     match register(&control, &config).await {
-                        Ok(response) => agent_id = response.agent_id,
+                        Ok(response) => {
+                            contact.answered();
+                            agent_id = response.agent_id;
+                        }
                         Err(e) => tracing::warn!(error = %e, "register again"),
                     }
                 }

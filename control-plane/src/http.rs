@@ -32,11 +32,6 @@ impl Readiness {
     {
         Readiness(Arc::new(move || Box::pin(check())))
     }
-
-    /// Ready whenever it is alive (a process with nothing to wait for).
-    pub fn always() -> Self {
-        Readiness::new(|| async { Ok("ok".to_string()) })
-    }
 }
 
 impl std::fmt::Debug for Readiness {

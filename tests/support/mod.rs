@@ -7,6 +7,7 @@
 // Each test file uses a different part of these helpers.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod http;
 pub mod kafka;
 pub mod process;
 pub mod protocol;

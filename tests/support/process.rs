@@ -325,6 +325,8 @@ pub struct Cluster {
 pub struct Agent {
     pub process: WeirProcess,
     pub port: u16,
+    /// Its health, readiness and metrics port.
+    pub http_port: u16,
     pub zone: String,
 }
 
@@ -379,6 +381,7 @@ impl Cluster {
             .enumerate()
             .map(|(i, zone)| {
                 let port = free_port();
+                let http_port = free_port();
                 let process = WeirProcess::start(
                     &format!("weir agent {i} (zone {zone})"),
                     &[
@@ -394,7 +397,7 @@ impl Cluster {
                         "--advertise".to_string(),
                         format!("127.0.0.1:{port}"),
                         "--http-listen".to_string(),
-                        format!("127.0.0.1:{}", free_port()),
+                        format!("127.0.0.1:{http_port}"),
                         "--auto-create-topics".to_string(),
                     ],
                     &agent_envs,
@@ -404,6 +407,7 @@ impl Cluster {
                 Agent {
                     process,
                     port,
+                    http_port,
                     zone: zone.to_string(),
                 }
             })
