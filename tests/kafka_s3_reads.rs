@@ -54,6 +54,15 @@ fn three_consumers_cost_about_one_get_per_block() {
     let producer = kafka::producer(&bootstrap);
     kafka::produce_ok(&producer, topic, None, &records);
     drop(producer);
+    // Once every record is acknowledged, the produce path's hand-offs hold nothing.
+    for gauge in [
+        "weir_agent_buffered_produce_bytes",
+        "weir_agent_writer_queue",
+        "weir_agent_uploads_in_flight",
+        "weir_agent_commits_in_flight",
+    ] {
+        assert_eq!(metric(&http, gauge), 0.0, "{gauge} after every ack");
+    }
 
     // A cold cache: restart, then three consumers read everything at once.
     playground.stop();

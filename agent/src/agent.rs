@@ -19,6 +19,7 @@ use crate::connection;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::gc::{self, GcConfig, GcMetrics};
+use crate::handoffs::Handoffs;
 use crate::index_cache::IndexCache;
 use crate::reader::Reader;
 use crate::topics::TopicCache;
@@ -115,6 +116,7 @@ impl Agent {
         .map_err(|e| Error::Config(e.to_string()))?;
         let background = CancellationToken::new();
         let writer_cancel = CancellationToken::new();
+        let handoffs = Handoffs::register(registry);
         let mut gc_tasks = Vec::new();
         let (writer, writer_task) = writer::spawn(
             WriterConfig {
@@ -126,6 +128,7 @@ impl Agent {
             bucket.clone(),
             cache.clone(),
             control.clone(),
+            handoffs.clone(),
             writer_cancel.clone(),
         );
         if !config.gc_interval.is_zero() {
@@ -160,6 +163,7 @@ impl Agent {
                     .unwrap_or(usize::MAX)
                     .min(Semaphore::MAX_PERMITS),
             )),
+            handoffs,
             topics: TopicCache::new(control.clone()),
             brokers,
             reader: Reader::new(bucket, cache),

@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::context::Context;
 use crate::frame;
 use crate::handlers;
+use crate::handoffs::{Handoff, Held};
 use crate::ordering::{self, Lane};
 use crate::versions;
 
@@ -142,8 +143,12 @@ async fn run(
         // Produce bytes count against the agent-wide buffer: at its bound, stop reading.
         let permit = if request.key == ApiKey::Produce {
             let bytes = u32::try_from(request.size).unwrap_or(u32::MAX);
-            match ctx.produce_bytes.clone().acquire_many_owned(bytes).await {
-                Ok(permit) => Some(permit),
+            let acquire = ctx.produce_bytes.clone().acquire_many_owned(bytes);
+            match ctx.handoffs.wait(Handoff::ProduceBuffer, acquire).await {
+                Ok(permit) => Some((
+                    permit,
+                    Held::new(&ctx.handoffs.buffered_produce_bytes, i64::from(bytes)),
+                )),
                 Err(_) => break Ok(()),
             }
         } else {

@@ -7,6 +7,7 @@ use weir_control_plane_api::ControlPlaneClient;
 
 use crate::brokers::Brokers;
 use crate::config::AgentConfig;
+use crate::handoffs::Handoffs;
 use crate::index_cache::IndexCache;
 use crate::reader::Reader;
 use crate::topics::TopicCache;
@@ -25,4 +26,6 @@ pub struct Context {
     pub watermarks: Watermarks,
     /// Produce bytes buffered in the agent, bounded by `max_buffered_bytes`.
     pub produce_bytes: Arc<Semaphore>,
+    /// The produce path's bounds, watched.
+    pub handoffs: Arc<Handoffs>,
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod frame;
 pub mod gc;
 pub mod handlers;
+pub mod handoffs;
 pub mod index_cache;
 pub mod object;
 pub mod ordering;

@@ -18,6 +18,7 @@ use weir_metadata::{ObjectId, Offset, Partition, TopicId};
 
 use crate::batch::ValidBatch;
 use crate::bucket::Bucket;
+use crate::handoffs::{Handoff, Handoffs, Held};
 use crate::object::{FooterEntry, ObjectBuilder};
 
 /// Why a batch was not written, as a Kafka error code and message.
@@ -53,12 +54,15 @@ struct Submission {
     partition: Partition,
     batch: ValidBatch,
     reply: oneshot::Sender<Ack>,
+    /// Counted in the writer queue's gauge until the writer takes it.
+    _queued: Held,
 }
 
 /// A cloneable front to the writer task.
 #[derive(Clone, Debug)]
 pub struct WriterHandle {
     queue: mpsc::Sender<Submission>,
+    handoffs: Arc<Handoffs>,
 }
 
 impl WriterHandle {
@@ -77,8 +81,10 @@ impl WriterHandle {
             partition,
             batch,
             reply,
+            _queued: Held::new(&self.handoffs.writer_queue, 1),
         };
-        match self.queue.send(submission).await {
+        let send = self.queue.send(submission);
+        match self.handoffs.wait(Handoff::WriterQueue, send).await {
             Ok(()) => PendingAck(Some(ack)),
             Err(_) => PendingAck(None),
         }
@@ -114,6 +120,7 @@ pub fn spawn(
     bucket: Bucket,
     cache: BlockCache,
     control: ControlPlaneClient,
+    handoffs: Arc<Handoffs>,
     cancel: CancellationToken,
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (queue, submissions) = mpsc::channel(1024);
@@ -125,12 +132,13 @@ pub fn spawn(
         bucket,
         cache,
         sealed: sealed_tx,
+        handoffs: handoffs.clone(),
     };
     let task = tokio::spawn(async move {
         writer.run(submissions, cancel).await;
         let _ = committer.await;
     });
-    (WriterHandle { queue }, task)
+    (WriterHandle { queue, handoffs }, task)
 }
 
 type Waiter = oneshot::Sender<Ack>;
@@ -142,6 +150,8 @@ struct InFlight {
     upload: tokio::task::JoinHandle<Result<(), String>>,
     batches: Vec<(FooterEntry, Waiter)>,
     sealed_at: Instant,
+    /// Counted in the commits-in-flight gauge until it is committed or failed.
+    committing: Held,
 }
 
 struct Writer {
@@ -150,6 +160,7 @@ struct Writer {
     cache: BlockCache,
     uploads: Arc<Semaphore>,
     sealed: mpsc::Sender<InFlight>,
+    handoffs: Arc<Handoffs>,
 }
 
 impl Writer {
@@ -190,7 +201,9 @@ impl Writer {
         }
         let sealed = open.finish();
         // Waiting for an upload slot holds the writer: producers then wait on the queue.
-        let permit = self.uploads.clone().acquire_owned().await;
+        let slot = self.uploads.clone().acquire_owned();
+        let permit = self.handoffs.wait(Handoff::Upload, slot).await;
+        let uploading = Held::new(&self.handoffs.uploads_in_flight, 1);
         // Named once the upload can start, so the id's time is when its PUT begins:
         // garbage collection and the commit cut-off both measure age from it.
         let id = ObjectId::new();
@@ -202,7 +215,7 @@ impl Writer {
         let parts = sealed.parts;
         let upload = tokio::spawn(async move {
             let result = upload(&bucket, id, parts, &cache, deadline).await;
-            drop(permit);
+            drop((permit, uploading));
             result
         });
         let in_flight = InFlight {
@@ -211,8 +224,12 @@ impl Writer {
             upload,
             batches: sealed.batches,
             sealed_at: Instant::now(),
+            committing: Held::new(&self.handoffs.commits_in_flight, 1),
         };
-        if let Err(mpsc::error::SendError(in_flight)) = self.sealed.send(in_flight).await {
+        let send = self.sealed.send(in_flight);
+        if let Err(mpsc::error::SendError(in_flight)) =
+            self.handoffs.wait(Handoff::Commit, send).await
+        {
             fail(
                 in_flight.batches,
                 &Rejected::new(
@@ -277,6 +294,7 @@ async fn commit_in_order(
         upload,
         batches,
         sealed_at,
+        committing: _committing,
     }) = sealed.recv().await
     {
         let storage_error = |message: String| {
