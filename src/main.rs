@@ -1,6 +1,7 @@
 //! The `weir` command: wiring from flags to the crates that do the work.
 
 mod bucket;
+mod instances;
 mod reserve;
 
 #[global_allocator]
@@ -292,6 +293,18 @@ struct ControlPlaneArgs {
     /// "conflict_rate=0.02,unknown_result_rate=0.01,seed=7".
     #[arg(long, env = "WEIR_METADATA_FAULTS", value_parser = parse_metadata_faults)]
     metadata_faults: Option<weir_metadata::FaultConfig>,
+
+    /// Testing only: also run a standby instance in this process, on the same metadata
+    /// store, serving gRPC on this address, so the sequencer lease can move between two
+    /// instances where only the embedded store runs. Neither advertises a URL.
+    #[arg(long, env = "WEIR_STANDBY_LISTEN")]
+    standby_listen: Option<SocketAddr>,
+
+    /// Testing only, with --standby-listen: when this file says "crash-holder", the
+    /// instance holding the lease crashes (as kill -9 would); when it is empty again,
+    /// that instance starts again as a standby.
+    #[arg(long, env = "WEIR_LEASE_FAULTS_FILE", requires = "standby_listen")]
+    lease_faults_file: Option<PathBuf>,
 }
 
 fn parse_metadata_faults(spec: &str) -> Result<weir_metadata::FaultConfig, String> {
@@ -424,6 +437,9 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let http = TcpListener::bind(args.http_listen)
         .await
         .with_context(|| format!("listen for HTTP on {}", args.http_listen))?;
+    if let Some(standby_listen) = args.standby_listen {
+        return run_two_instances(&args, config, db, grpc, http, standby_listen).await;
+    }
     let control_plane = ControlPlane::start(config, db)
         .await
         .context("start the control plane")?;
@@ -456,6 +472,56 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     control_plane.shutdown().await;
     let _ = http_task.await;
     served.context("serve the control-plane API")
+}
+
+/// `--standby-listen` (testing only): two instances in this process; see instances.rs.
+async fn run_two_instances(
+    args: &ControlPlaneArgs,
+    config: ControlPlaneConfig,
+    db: Database,
+    grpc: TcpListener,
+    http: TcpListener,
+    standby_listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let listen = grpc.local_addr()?;
+    // Each instance binds its own address on its own runtime.
+    drop(grpc);
+    println!(
+        "weir control-plane: gRPC on {listen} and a standby on {standby_listen} (testing only), health on http://{}, metadata {}",
+        http.local_addr()?,
+        args.metadata
+    );
+    let stop = CancellationToken::new();
+    let http_task = tokio::spawn(weir_control_plane::http::serve(
+        http,
+        std::sync::Arc::new(prometheus_client::registry::Registry::default()),
+        weir_control_plane::http::Readiness::new(|| async {
+            Err("readiness is per instance, and --standby-listen runs two".to_string())
+        }),
+        {
+            let stop = stop.clone();
+            async move { stop.cancelled().await }
+        },
+    ));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stop.cancel();
+        });
+    }
+    let ran = instances::run(
+        config,
+        db,
+        listen,
+        standby_listen,
+        args.lease_faults_file.clone(),
+        stop.clone(),
+    )
+    .await;
+    stop.cancel();
+    let _ = http_task.await;
+    ran
 }
 
 fn agent_config(

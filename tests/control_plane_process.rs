@@ -190,6 +190,11 @@ fn help_documents_every_flag() {
         "--instance-id",
         "--token",
         "--lease-ttl-secs",
+        "--advertise-url",
+        "--tls-cert",
+        "--tls-key",
+        "--standby-listen",
+        "--lease-faults-file",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }

@@ -13,18 +13,28 @@ use std::sync::Arc;
 
 use moka::sync::Cache;
 use weir_control_plane_api::proto::{IndexEntry, PartitionIndex};
-use weir_metadata::TopicId;
+use weir_metadata::{Offset, Partition, TopicId};
 
 /// Entries kept per partition: the newest, which tailing consumers read.
 const ENTRIES_PER_PARTITION: usize = 512;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Known {
     /// Contiguous entries in offset order.
     entries: Vec<IndexEntry>,
     /// Set while the watch vouches for it.
-    high_watermark: Option<i64>,
-    log_start_offset: i64,
+    high_watermark: Option<Offset>,
+    log_start_offset: Offset,
+}
+
+impl Default for Known {
+    fn default() -> Self {
+        Known {
+            entries: Vec::new(),
+            high_watermark: None,
+            log_start_offset: Offset(0),
+        }
+    }
 }
 
 fn end(entry: &IndexEntry) -> i64 {
@@ -33,7 +43,7 @@ fn end(entry: &IndexEntry) -> i64 {
 
 #[derive(Clone, Debug)]
 pub struct IndexCache {
-    partitions: Cache<(TopicId, i32), Arc<Known>>,
+    partitions: Cache<(TopicId, Partition), Arc<Known>>,
 }
 
 impl IndexCache {
@@ -43,7 +53,7 @@ impl IndexCache {
         }
     }
 
-    fn update(&self, topic: TopicId, partition: i32, change: impl FnOnce(&mut Known)) {
+    fn update(&self, topic: TopicId, partition: Partition, change: impl FnOnce(&mut Known)) {
         let key = (topic, partition);
         let mut known = self
             .partitions
@@ -54,7 +64,7 @@ impl IndexCache {
     }
 
     /// A commit raised a partition's high watermark (from the watch).
-    pub fn advance(&self, topic: TopicId, partition: i32, high_watermark: i64) {
+    pub fn advance(&self, topic: TopicId, partition: Partition, high_watermark: Offset) {
         self.update(topic, partition, |known| {
             known.high_watermark = Some(
                 known
@@ -77,11 +87,11 @@ impl IndexCache {
 
     /// Keeps what a read of the index returned. Its watermark is kept only if the watch
     /// already vouches for this partition (it then only ever raises it).
-    pub fn store(&self, topic: TopicId, partition: i32, read: &PartitionIndex) {
+    pub fn store(&self, topic: TopicId, partition: Partition, read: &PartitionIndex) {
         self.update(topic, partition, |known| {
-            known.log_start_offset = read.log_start_offset;
+            known.log_start_offset = Offset(read.log_start_offset);
             if let Some(h) = known.high_watermark.as_mut() {
-                *h = (*h).max(read.high_watermark);
+                *h = (*h).max(Offset(read.high_watermark));
             }
             merge(&mut known.entries, &read.entries);
         });
@@ -92,8 +102,8 @@ impl IndexCache {
     pub fn lookup(
         &self,
         topic: TopicId,
-        partition: i32,
-        from: i64,
+        partition: Partition,
+        from: Offset,
         max_bytes: u64,
     ) -> Option<PartitionIndex> {
         let known = self.partitions.get(&(topic, partition))?;
@@ -108,13 +118,13 @@ impl IndexCache {
             let start = known
                 .entries
                 .iter()
-                .position(|e| e.base_offset <= from && from < end(e))?;
+                .position(|e| e.base_offset <= from.0 && from.0 < end(e))?;
             for entry in &known.entries[start..] {
                 if bytes >= max_bytes {
                     break;
                 }
                 bytes += entry.length;
-                next = end(entry);
+                next = Offset(end(entry));
                 entries.push(entry.clone());
             }
             // Short of both the budget and the watermark: the rest is not here yet.
@@ -124,10 +134,10 @@ impl IndexCache {
         }
         Some(PartitionIndex {
             topic_id: topic.as_bytes().to_vec(),
-            partition,
+            partition: partition.0,
             entries,
-            high_watermark,
-            log_start_offset: known.log_start_offset,
+            high_watermark: high_watermark.0,
+            log_start_offset: known.log_start_offset.0,
             ..PartitionIndex::default()
         })
     }
@@ -159,6 +169,8 @@ fn merge(entries: &mut Vec<IndexEntry>, read: &[IndexEntry]) {
 mod tests {
     use super::*;
 
+    const P0: Partition = Partition(0);
+
     fn entry(base: i64, records: i64, length: u64) -> IndexEntry {
         IndexEntry {
             base_offset: base,
@@ -184,51 +196,54 @@ mod tests {
     fn nothing_is_answered_without_a_watermark_the_watch_vouches_for() {
         let cache = IndexCache::new(10);
         let t = TopicId::random();
-        cache.store(t, 0, &read(vec![entry(0, 5, 100)], 5));
+        cache.store(t, P0, &read(vec![entry(0, 5, 100)], 5));
         assert!(
-            cache.lookup(t, 0, 0, 1000).is_none(),
+            cache.lookup(t, P0, Offset(0), 1000).is_none(),
             "no watch advance yet"
         );
-        cache.advance(t, 0, 5);
+        cache.advance(t, P0, Offset(5));
         assert_eq!(
-            cache.lookup(t, 0, 0, 1000).map(|i| bases(&i)),
+            cache.lookup(t, P0, Offset(0), 1000).map(|i| bases(&i)),
             Some(vec![0])
         );
         cache.forget_watermarks();
-        assert!(cache.lookup(t, 0, 0, 1000).is_none(), "a resync forgets it");
+        assert!(
+            cache.lookup(t, P0, Offset(0), 1000).is_none(),
+            "a resync forgets it"
+        );
     }
 
     #[test]
     fn a_tailing_read_at_the_watermark_is_empty_and_beyond_it_asks() {
         let cache = IndexCache::new(10);
         let t = TopicId::random();
-        cache.advance(t, 0, 5);
-        cache.store(t, 0, &read(vec![entry(0, 5, 100)], 5));
-        let tail = cache.lookup(t, 0, 5, 1000).expect("answered");
+        cache.advance(t, P0, Offset(5));
+        cache.store(t, P0, &read(vec![entry(0, 5, 100)], 5));
+        let tail = cache.lookup(t, P0, Offset(5), 1000).expect("answered");
         assert!(tail.entries.is_empty());
         assert_eq!(tail.high_watermark, 5);
         assert!(
-            cache.lookup(t, 0, 6, 1000).is_none(),
+            cache.lookup(t, P0, Offset(6), 1000).is_none(),
             "out of range is the control plane's to say"
         );
-        cache.advance(t, 0, 9);
+        cache.advance(t, P0, Offset(9));
         assert!(
-            cache.lookup(t, 0, 5, 1000).is_none(),
+            cache.lookup(t, P0, Offset(5), 1000).is_none(),
             "new entries are not here yet"
         );
-        cache.store(t, 0, &read(vec![entry(5, 4, 100)], 9));
+        cache.store(t, P0, &read(vec![entry(5, 4, 100)], 9));
         assert_eq!(
-            cache.lookup(t, 0, 0, 1000).map(|i| bases(&i)),
+            cache.lookup(t, P0, Offset(0), 1000).map(|i| bases(&i)),
             Some(vec![0, 5]),
             "merged contiguously"
         );
         assert_eq!(
-            cache.lookup(t, 0, 7, 1000).map(|i| bases(&i)),
+            cache.lookup(t, P0, Offset(7), 1000).map(|i| bases(&i)),
             Some(vec![5]),
             "from inside an entry"
         );
         assert_eq!(
-            cache.lookup(t, 0, 0, 50).map(|i| bases(&i)),
+            cache.lookup(t, P0, Offset(0), 50).map(|i| bases(&i)),
             Some(vec![0]),
             "budget met by the first"
         );

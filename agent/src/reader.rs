@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use weir_cache::BlockCache;
 use weir_control_plane_api::proto::IndexEntry;
-use weir_metadata::ObjectId;
+use weir_metadata::{ObjectId, Offset};
 
 use crate::batch::{self, BatchHeader};
 use crate::bucket::Bucket;
@@ -27,7 +27,7 @@ impl Reader {
     pub async fn read_entry(
         &self,
         entry: &IndexEntry,
-        from: i64,
+        from: Offset,
         out: &mut BytesMut,
     ) -> Result<()> {
         let object = ObjectId::from_slice(&entry.object_id)
@@ -53,7 +53,7 @@ impl Reader {
             }
             let (one, tail) = rest.split_at(size);
             let next = offset + i64::from(header.last_offset_delta) + 1;
-            if next > from {
+            if next > from.0 {
                 batch::with_base_offset(one, offset, out);
             }
             offset = next;

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use weir_control_plane_api::ControlPlaneClient;
 use weir_control_plane_api::proto;
-use weir_metadata::TopicId;
+use weir_metadata::{Offset, Partition, TopicId};
 
 use crate::index_cache::IndexCache;
 
@@ -46,7 +46,7 @@ impl Watermarks {
                                         }
                                         for advance in &update.advances {
                                             if let Ok(topic) = TopicId::from_slice(&advance.topic_id) {
-                                                index.advance(topic, advance.partition, advance.high_watermark);
+                                                index.advance(topic, Partition(advance.partition), Offset(advance.high_watermark));
                                             }
                                         }
                                         sender.send_modify(|n| *n += 1);

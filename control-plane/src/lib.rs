@@ -191,6 +191,11 @@ impl ControlPlane {
         &self.service.sequencer
     }
 
+    /// Whether this instance holds the sequencer lease, as of its last renewal.
+    pub fn holds_lease(&self) -> bool {
+        self.lease.holds()
+    }
+
     pub fn groups(&self) -> &GroupCoordinator {
         &self.service.groups
     }

@@ -14,6 +14,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use weir_control_plane_api::proto::{self, ErrorCode};
 
+use weir_metadata::{Offset, Partition, TopicId};
+
 use crate::batch;
 use crate::context::Context;
 use crate::topics::TopicInfo;
@@ -25,8 +27,8 @@ const ENTRIES_READ_AT_ONCE: usize = 16;
 /// One requested partition, resolved.
 struct Want {
     topic: usize,
-    partition: i32,
-    fetch_offset: i64,
+    partition: Partition,
+    fetch_offset: Offset,
     max_bytes: u64,
     resolved: Result<std::sync::Arc<TopicInfo>, ResponseError>,
 }
@@ -36,11 +38,7 @@ pub async fn handle(ctx: &Context, version: i16, request: FetchRequest) -> Fetch
     let mut wants = Vec::new();
     for (t, topic) in request.topics.iter().enumerate() {
         let resolved = if by_id {
-            match ctx
-                .topics
-                .by_id(weir_metadata::TopicId(topic.topic_id))
-                .await
-            {
+            match ctx.topics.by_id(TopicId(topic.topic_id)).await {
                 Ok(Some(info)) => Ok(info),
                 Ok(None) => Err(ResponseError::UnknownTopicId),
                 Err(_) => Err(ResponseError::NotLeaderOrFollower),
@@ -61,8 +59,8 @@ pub async fn handle(ctx: &Context, version: i16, request: FetchRequest) -> Fetch
             };
             wants.push(Want {
                 topic: t,
-                partition: partition.partition,
-                fetch_offset: partition.fetch_offset,
+                partition: Partition(partition.partition),
+                fetch_offset: Offset(partition.fetch_offset),
                 max_bytes: u64::try_from(partition.partition_max_bytes.max(1)).unwrap_or(1),
                 resolved,
             });
@@ -135,8 +133,8 @@ async fn fetch_once(
                 let topic = w.resolved.as_ref().ok()?;
                 Some(proto::PartitionRead {
                     topic_id: topic.id.as_bytes().to_vec(),
-                    partition: w.partition,
-                    from_offset: w.fetch_offset,
+                    partition: w.partition.0,
+                    from_offset: w.fetch_offset.0,
                     max_bytes: w.max_bytes,
                 })
             })
@@ -277,9 +275,9 @@ fn within_limits(answers: &mut [PartitionData], wants: &[Want], max_bytes: u64) 
     total
 }
 
-fn empty(partition: i32) -> PartitionData {
+fn empty(partition: Partition) -> PartitionData {
     PartitionData::default()
-        .with_partition_index(partition)
+        .with_partition_index(partition.0)
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)

@@ -116,7 +116,7 @@ async fn lookup(
     // The entry holds the first batch reaching the timestamp: find the record in it.
     let mut bytes = BytesMut::new();
     ctx.reader
-        .read_entry(&entry, entry.base_offset, &mut bytes)
+        .read_entry(&entry, weir_metadata::Offset(entry.base_offset), &mut bytes)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "read batches for a timestamp lookup");

@@ -4,9 +4,10 @@
 //! The client is given one or more control-plane URLs (every instance, or one load
 //! balancer) and sends each call to the instance it believes holds the sequencer lease:
 //! a standby marks every answer with the `weir-lease-holder` header. When it names
-//! another URL, the client moves there; when it names the URL the client used (a load
-//! balancer's) or none, the client opens a new connection, which a load balancer that
-//! checks `/readyz` sends to the holder. A call that cannot reach its instance moves
+//! another URL, the client moves there; when it names none, the client tries the next
+//! URL it was given; when it names the URL the client used (a load balancer's), or
+//! names none and the client has only that URL, the client opens a new connection,
+//! which a load balancer that checks `/readyz` sends to the holder. A call that cannot reach its instance moves
 //! the client on to the next URL it was given. The call that found out fails (callers
 //! retry their retriable errors); the ones after it go to the right place. See
 //! docs/control-plane.md, "Failover".
@@ -282,8 +283,9 @@ impl Targets {
         Ok((url, channel))
     }
 
-    /// A standby answered at `from`, naming `holder` (or no one): go there, or open a
-    /// new connection to `from`.
+    /// A standby answered at `from`, naming `holder` (or no one). Go to the holder;
+    /// when it names no one, try the next URL given; when it names `from` itself (a
+    /// load balancer's URL), open a new connection to it. At most once a second.
     fn follow(&self, from: &str, holder: &str) {
         let mut state = self.state.lock();
         if state.current != from {
@@ -304,7 +306,20 @@ impl Targets {
         {
             return;
         }
-        if let Ok(endpoint) = self.endpoint(from) {
+        state.reconnected = Some(Instant::now());
+        let position = self.configured.iter().position(|u| u == from);
+        if holder.is_empty()
+            && self.configured.len() > 1
+            && let Some(i) = position
+        {
+            let next = self.configured[(i + 1) % self.configured.len()].clone();
+            tracing::info!(
+                from,
+                to = %next,
+                "the control plane at {from} is a standby and knows no holder: trying {next}"
+            );
+            state.current = next;
+        } else if let Ok(endpoint) = self.endpoint(from) {
             tracing::info!(
                 url = from,
                 "a standby answered at {from}: connecting again to reach the lease holder"
@@ -312,7 +327,6 @@ impl Targets {
             state
                 .channels
                 .insert(from.to_string(), endpoint.connect_lazy());
-            state.reconnected = Some(Instant::now());
         }
     }
 

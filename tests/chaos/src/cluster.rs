@@ -1,9 +1,10 @@
 //! The cluster under test, each part its own process on 127.0.0.1: an S3 server
 //! (`weir-bench s3-server`, s3s-fs checking SigV4), `weir control-plane` on embedded
-//! metadata, and three `weir agent`s on that bucket. Clients reach agent `i` only
-//! through `client_proxies[i]` (the address the agent advertises), and agent `i`
-//! reaches the control plane only through `control_proxies[i]`, so the nemesis can cut
-//! either link. Each process logs to `<out>/<name>.log`, appended across restarts.
+//! metadata running two instances (`--standby-listen`: the lease holder and a standby,
+//! so the nemesis can crash the holder and the lease moves), and three `weir agent`s on
+//! that bucket. Clients reach agent `i` only through `client_proxies[i]` (the address
+//! the agent advertises), and agent `i` reaches each control-plane instance only
+//! through `control_proxies[i]`, so the nemesis can cut either link. Each process logs to `<out>/<name>.log`, appended across restarts.
 
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
@@ -219,12 +220,36 @@ pub struct Cluster {
     pub control_plane: Process,
     pub agents: Vec<Process>,
     pub client_proxies: Vec<Proxy>,
-    pub control_proxies: Vec<Proxy>,
+    pub control_proxies: Vec<ControlLinks>,
     /// Where the S3 server keeps the bucket's objects, one file each.
     pub bucket_dir: PathBuf,
     /// `faults_files[i]` holds agent `i`'s object-store fault spec.
     pub faults_files: Vec<PathBuf>,
+    /// Says `crash-holder` while the lease holder is to be down (`--lease-faults-file`).
+    pub lease_faults_file: PathBuf,
+    /// Both instances, directly, comma-separated (for the oracle).
     pub control_plane_url: String,
+}
+
+/// One agent's links to the control plane's two instances.
+#[derive(Debug)]
+pub struct ControlLinks(pub Vec<Proxy>);
+
+impl ControlLinks {
+    pub fn set(&self, link: crate::proxy::Link) {
+        for proxy in &self.0 {
+            proxy.set(link);
+        }
+    }
+
+    /// The agent's --control-plane: every instance, through its proxy.
+    fn urls(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| format!("http://{}", p.addr))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -270,6 +295,9 @@ impl Cluster {
         s3.start()?;
 
         let grpc = free_port()?;
+        let standby_grpc = free_port()?;
+        let lease_faults_file = out.join("control-plane.lease-faults");
+        std::fs::write(&lease_faults_file, "")?;
         let mut control_plane_args = strings(&[
             "control-plane",
             "--listen",
@@ -282,6 +310,10 @@ impl Cluster {
             "chaos-control-plane",
             "--lease-ttl-secs",
             "3",
+            "--standby-listen",
+            &format!("127.0.0.1:{standby_grpc}"),
+            "--lease-faults-file",
+            &lease_faults_file.display().to_string(),
         ]);
         if !metadata_faults.is_empty() {
             control_plane_args.extend(strings(&["--metadata-faults", metadata_faults]));
@@ -314,7 +346,10 @@ impl Cluster {
         for i in 0..agents {
             let port = free_port()?;
             let client_proxy = Proxy::start(loopback(0), loopback(port)).await?;
-            let control_proxy = Proxy::start(loopback(0), loopback(grpc)).await?;
+            let control_proxy = ControlLinks(vec![
+                Proxy::start(loopback(0), loopback(grpc)).await?,
+                Proxy::start(loopback(0), loopback(standby_grpc)).await?,
+            ]);
             let faults = out.join(format!("agent-{i}.faults"));
             std::fs::write(&faults, "")?;
             let mut agent = Process::new(
@@ -323,7 +358,7 @@ impl Cluster {
                 strings(&[
                     "agent",
                     "--control-plane",
-                    &format!("http://{}", control_proxy.addr),
+                    &control_proxy.urls(),
                     "--bucket",
                     &format!("s3://{BUCKET}"),
                     "--zone",
@@ -363,7 +398,8 @@ impl Cluster {
             control_proxies,
             bucket_dir: s3_dir.join(BUCKET),
             faults_files,
-            control_plane_url: format!("http://127.0.0.1:{grpc}"),
+            lease_faults_file,
+            control_plane_url: format!("http://127.0.0.1:{grpc},http://127.0.0.1:{standby_grpc}"),
         })
     }
 

@@ -31,10 +31,10 @@ enum Command {
         /// Seeds the schedule and the workers' choices; printed on failure.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Fault families, comma-separated: kill, pause, partition, store.
+        /// Fault families, comma-separated: kill, pause, partition, store, lease.
         #[arg(
             long,
-            default_value = "kill,pause,partition,store",
+            default_value = "kill,pause,partition,store,lease",
             value_delimiter = ','
         )]
         faults: Vec<Family>,

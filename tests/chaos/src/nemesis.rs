@@ -30,14 +30,18 @@ pub enum Family {
     Partition,
     /// Object-store errors, latency and lost PUT responses in an agent.
     Store,
+    /// Crash the control-plane instance holding the sequencer lease (the other takes it
+    /// over once it expires), start it again later as a standby.
+    Lease,
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Kill,
         Family::Pause,
         Family::Partition,
         Family::Store,
+        Family::Lease,
     ];
 }
 
@@ -49,7 +53,8 @@ impl FromStr for Family {
             "pause" => Family::Pause,
             "partition" => Family::Partition,
             "store" => Family::Store,
-            other => bail!("unknown fault family {other:?} (kill, pause, partition, store)"),
+            "lease" => Family::Lease,
+            other => bail!("unknown fault family {other:?} (kill, pause, partition, store, lease)"),
         })
     }
 }
@@ -69,6 +74,8 @@ enum Fault {
     StoreErrors(usize),
     StoreLatency(usize),
     StoreLostResponses(usize),
+    /// The control-plane instance holding the lease crashes.
+    TakeOverLease,
 }
 
 impl Fault {
@@ -80,6 +87,7 @@ impl Fault {
             Fault::StoreErrors(_) | Fault::StoreLatency(_) | Fault::StoreLostResponses(_) => {
                 Family::Store
             }
+            Fault::TakeOverLease => Family::Lease,
         }
     }
 
@@ -92,7 +100,9 @@ impl Fault {
             | Fault::StoreErrors(i)
             | Fault::StoreLatency(i)
             | Fault::StoreLostResponses(i) => format!("agent-{i}"),
-            Fault::KillControlPlane | Fault::PauseControlPlane => "control-plane".into(),
+            Fault::KillControlPlane | Fault::PauseControlPlane | Fault::TakeOverLease => {
+                "control-plane".into()
+            }
             Fault::PauseS3 => "s3-server".into(),
         }
     }
@@ -103,6 +113,7 @@ impl Fault {
             Fault::KillControlPlane,
             Fault::PauseControlPlane,
             Fault::PauseS3,
+            Fault::TakeOverLease,
         ];
         for i in 0..agents {
             faults.extend([
@@ -140,6 +151,7 @@ impl Fault {
             Fault::StoreLostResponses(i) => {
                 store_faults(cluster, i, "put.lost_response_rate=0.5")?;
             }
+            Fault::TakeOverLease => lease_faults(cluster, "crash-holder")?,
         }
         Ok(())
     }
@@ -156,6 +168,7 @@ impl Fault {
             Fault::StoreErrors(i) | Fault::StoreLatency(i) | Fault::StoreLostResponses(i) => {
                 store_faults(cluster, i, "")?;
             }
+            Fault::TakeOverLease => lease_faults(cluster, "")?,
         }
         Ok(())
     }
@@ -174,6 +187,7 @@ impl fmt::Display for Fault {
             Fault::StoreErrors(_) => "store-errors",
             Fault::StoreLatency(_) => "store-latency",
             Fault::StoreLostResponses(_) => "store-lost-put-responses",
+            Fault::TakeOverLease => "crash-lease-holder",
         };
         f.write_str(name)
     }
@@ -184,6 +198,14 @@ fn store_faults(cluster: &Cluster, agent: usize, spec: &str) -> anyhow::Result<(
     std::fs::write(path, spec).with_context(|| format!("write {}", path.display()))?;
     // The agent reads the file twice a second.
     std::thread::sleep(Duration::from_millis(600));
+    Ok(())
+}
+
+fn lease_faults(cluster: &Cluster, spec: &str) -> anyhow::Result<()> {
+    let path = &cluster.lease_faults_file;
+    std::fs::write(path, spec).with_context(|| format!("write {}", path.display()))?;
+    // The control plane reads the file five times a second.
+    std::thread::sleep(Duration::from_millis(400));
     Ok(())
 }
 
@@ -265,6 +287,7 @@ pub fn heal_all(cluster: &mut Cluster) -> anyhow::Result<()> {
         cluster.client_proxies[i].set(Link::Up);
         store_faults(cluster, i, "")?;
     }
+    lease_faults(cluster, "")?;
     for process in std::iter::once(&mut cluster.s3)
         .chain(std::iter::once(&mut cluster.control_plane))
         .chain(cluster.agents.iter_mut())
