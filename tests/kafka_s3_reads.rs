@@ -57,9 +57,9 @@ fn three_consumers_cost_about_one_get_per_block() {
     // Once every record is acknowledged, the produce path's hand-offs hold nothing.
     for gauge in [
         "weir_agent_buffered_produce_bytes",
-        "weir_agent_writer_queue",
-        "weir_agent_uploads_in_flight",
-        "weir_agent_commits_in_flight",
+        "weir_agent_writer_queued_batches",
+        "weir_agent_uploading_objects",
+        "weir_agent_committing_objects",
     ] {
         assert_eq!(metric(&http, gauge), 0.0, "{gauge} after every ack");
     }

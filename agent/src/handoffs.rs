@@ -7,7 +7,7 @@
 //! When the bucket or the control plane slows down, one of them fills and everything
 //! before it waits. Each has a gauge of what it holds, and a wait of more than
 //! [`SLOW`] logs a warning naming the bound (once per wait, and again with the total
-//! when it ends) and counts in `weir_agent_slow_handoffs{handoff}`, so an operator can
+//! when it ends) and counts in `weir_agent_slow_handoffs_total{handoff}`, so an operator can
 //! see which one backs up.
 
 use std::future::Future;
@@ -61,17 +61,17 @@ impl Handoffs {
             handoffs.buffered_produce_bytes.clone(),
         );
         registry.register(
-            "weir_agent_writer_queue",
+            "weir_agent_writer_queued_batches",
             "Batches handed to the writer and not yet in an object",
             handoffs.writer_queue.clone(),
         );
         registry.register(
-            "weir_agent_uploads_in_flight",
+            "weir_agent_uploading_objects",
             "Objects being uploaded to the bucket",
             handoffs.uploads_in_flight.clone(),
         );
         registry.register(
-            "weir_agent_commits_in_flight",
+            "weir_agent_committing_objects",
             "Sealed objects waiting for their upload and commit",
             handoffs.commits_in_flight.clone(),
         );
