@@ -34,7 +34,6 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use weir_control_plane_api::ControlPlaneClient;
-use weir_control_plane_api::proto;
 use weir_metadata::ObjectId;
 
 use crate::bucket::{Bucket, object_id};
@@ -234,23 +233,8 @@ impl Collector {
         if old.is_empty() {
             return Ok(());
         }
-        let committed = self
-            .control
-            .index
-            .clone()
-            .check_objects(proto::CheckObjectsRequest {
-                object_ids: old.iter().map(|(id, _)| id.to_bytes().to_vec()).collect(),
-            })
-            .await?
-            .into_inner()
-            .committed;
-        if committed.len() != old.len() {
-            return Err(Error::CorruptObject(format!(
-                "CheckObjects answered {} flags for {} objects",
-                committed.len(),
-                old.len()
-            )));
-        }
+        let ids: Vec<ObjectId> = old.iter().map(|(id, _)| *id).collect();
+        let committed = self.control.check_objects(&ids).await?;
         for ((id, meta), committed) in old.iter().zip(committed) {
             report.checked += 1;
             if committed {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use moka::sync::Cache;
-use weir_control_plane_api::proto::{IndexEntry, PartitionIndex};
+use weir_control_plane_api::data::{IndexEntry, PartitionIndex};
 use weir_metadata::{Offset, Partition, TopicId};
 
 /// Entries kept per partition: the newest, which tailing consumers read.
@@ -35,10 +35,6 @@ impl Default for Known {
             log_start_offset: Offset(0),
         }
     }
-}
-
-fn end(entry: &IndexEntry) -> i64 {
-    entry.base_offset + entry.record_count
 }
 
 #[derive(Clone, Debug)]
@@ -89,9 +85,9 @@ impl IndexCache {
     /// already vouches for this partition (it then only ever raises it).
     pub fn store(&self, topic: TopicId, partition: Partition, read: &PartitionIndex) {
         self.update(topic, partition, |known| {
-            known.log_start_offset = Offset(read.log_start_offset);
+            known.log_start_offset = read.log_start_offset;
             if let Some(h) = known.high_watermark.as_mut() {
-                *h = (*h).max(Offset(read.high_watermark));
+                *h = (*h).max(read.high_watermark);
             }
             merge(&mut known.entries, &read.entries);
         });
@@ -118,13 +114,13 @@ impl IndexCache {
             let start = known
                 .entries
                 .iter()
-                .position(|e| e.base_offset <= from.0 && from.0 < end(e))?;
+                .position(|e| e.base_offset <= from && from < e.end())?;
             for entry in &known.entries[start..] {
                 if bytes >= max_bytes {
                     break;
                 }
                 bytes += entry.length;
-                next = Offset(end(entry));
+                next = entry.end();
                 entries.push(entry.clone());
             }
             // Short of both the budget and the watermark: the rest is not here yet.
@@ -133,12 +129,9 @@ impl IndexCache {
             }
         }
         Some(PartitionIndex {
-            topic_id: topic.as_bytes().to_vec(),
-            partition: partition.0,
             entries,
-            high_watermark: high_watermark.0,
-            log_start_offset: known.log_start_offset.0,
-            ..PartitionIndex::default()
+            high_watermark,
+            log_start_offset: known.log_start_offset,
         })
     }
 }
@@ -147,14 +140,14 @@ impl IndexCache {
 /// contiguous: a read that does not touch what is kept replaces it.
 fn merge(entries: &mut Vec<IndexEntry>, read: &[IndexEntry]) {
     let Some(first) = read.first() else { return };
-    let kept_end = entries.last().map_or(i64::MIN, end);
-    let kept_start = entries.first().map_or(i64::MAX, |e| e.base_offset);
+    let kept_end = entries.last().map_or(Offset(i64::MIN), IndexEntry::end);
+    let kept_start = entries.first().map_or(Offset(i64::MAX), |e| e.base_offset);
     if first.base_offset < kept_start || first.base_offset > kept_end {
         *entries = read.to_vec();
     } else {
         // Keep what precedes the read; the read supersedes the rest.
-        entries.retain(|e| end(e) <= first.base_offset);
-        if entries.last().is_none_or(|e| end(e) == first.base_offset) {
+        entries.retain(|e| e.end() <= first.base_offset);
+        if entries.last().is_none_or(|e| e.end() == first.base_offset) {
             entries.extend_from_slice(read);
         } else {
             *entries = read.to_vec();
@@ -173,23 +166,27 @@ mod tests {
 
     fn entry(base: i64, records: i64, length: u64) -> IndexEntry {
         IndexEntry {
-            base_offset: base,
-            record_count: records,
+            object: weir_metadata::ObjectId::new(),
+            object_size: length,
+            position: 0,
             length,
-            ..IndexEntry::default()
+            base_offset: Offset(base),
+            record_count: records,
+            max_timestamp: 0,
+            batch_count: 1,
         }
     }
 
     fn read(entries: Vec<IndexEntry>, high_watermark: i64) -> PartitionIndex {
         PartitionIndex {
             entries,
-            high_watermark,
-            ..PartitionIndex::default()
+            high_watermark: Offset(high_watermark),
+            log_start_offset: Offset(0),
         }
     }
 
     fn bases(index: &PartitionIndex) -> Vec<i64> {
-        index.entries.iter().map(|e| e.base_offset).collect()
+        index.entries.iter().map(|e| e.base_offset.0).collect()
     }
 
     #[test]
@@ -221,7 +218,7 @@ mod tests {
         cache.store(t, P0, &read(vec![entry(0, 5, 100)], 5));
         let tail = cache.lookup(t, P0, Offset(5), 1000).expect("answered");
         assert!(tail.entries.is_empty());
-        assert_eq!(tail.high_watermark, 5);
+        assert_eq!(tail.high_watermark, Offset(5));
         assert!(
             cache.lookup(t, P0, Offset(6), 1000).is_none(),
             "out of range is the control plane's to say"
@@ -254,22 +251,22 @@ mod tests {
         let mut kept = vec![entry(0, 5, 1), entry(5, 5, 1)];
         merge(&mut kept, &[entry(20, 5, 1)]);
         assert_eq!(
-            kept.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
+            kept.iter().map(|e| e.base_offset.0).collect::<Vec<_>>(),
             vec![20]
         );
         merge(&mut kept, &[entry(25, 5, 1), entry(30, 1, 1)]);
         assert_eq!(
-            kept.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
+            kept.iter().map(|e| e.base_offset.0).collect::<Vec<_>>(),
             vec![20, 25, 30]
         );
         merge(&mut kept, &[entry(25, 5, 1)]);
         assert_eq!(
-            kept.iter().map(|e| e.base_offset).collect::<Vec<_>>(),
+            kept.iter().map(|e| e.base_offset.0).collect::<Vec<_>>(),
             vec![20, 25]
         );
         let mut many: Vec<_> = (0..600).map(|i| entry(i, 1, 1)).collect();
         merge(&mut many, &[entry(600, 1, 1)]);
         assert_eq!(many.len(), ENTRIES_PER_PARTITION);
-        assert_eq!(many.last().map(|e| e.base_offset), Some(600));
+        assert_eq!(many.last().map(|e| e.base_offset), Some(Offset(600)));
     }
 }

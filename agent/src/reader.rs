@@ -3,8 +3,8 @@
 
 use bytes::BytesMut;
 use weir_cache::BlockCache;
-use weir_control_plane_api::proto::IndexEntry;
-use weir_metadata::{ObjectId, Offset};
+use weir_control_plane_api::data::IndexEntry;
+use weir_metadata::Offset;
 
 use crate::batch::{self, BatchHeader};
 use crate::bucket::Bucket;
@@ -30,9 +30,7 @@ impl Reader {
         from: Offset,
         out: &mut BytesMut,
     ) -> Result<()> {
-        let object = ObjectId::from_slice(&entry.object_id)
-            .map_err(|e| Error::CorruptObject(format!("index entry names a bad object id: {e}")))?;
-        let path = self.bucket.path(object);
+        let path = self.bucket.path(entry.object);
         let bytes = self
             .cache
             .read(
@@ -42,7 +40,7 @@ impl Reader {
             )
             .await?;
         // The batches were validated on the way in; only their offsets are new.
-        let mut offset = entry.base_offset;
+        let mut offset = entry.base_offset.0;
         let mut rest = &bytes[..];
         while !rest.is_empty() {
             let header = BatchHeader::parse(rest)
@@ -66,6 +64,6 @@ impl Reader {
 fn corrupt(path: &object_store::path::Path, entry: &IndexEntry, why: &str) -> Error {
     Error::CorruptObject(format!(
         "object {path} at {}..+{} (offsets from {}): {why}",
-        entry.position, entry.length, entry.base_offset
+        entry.position, entry.length, entry.base_offset.0
     ))
 }

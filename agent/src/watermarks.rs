@@ -7,8 +7,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use weir_control_plane_api::ControlPlaneClient;
-use weir_control_plane_api::proto;
-use weir_metadata::{Offset, Partition, TopicId};
+use weir_control_plane_api::data::WatermarkUpdate;
 
 use crate::index_cache::IndexCache;
 
@@ -28,26 +27,20 @@ impl Watermarks {
         let (sender, changed) = watch::channel(0u64);
         let task = tokio::spawn(async move {
             loop {
-                let stream = control
-                    .index
-                    .clone()
-                    .watch_high_watermarks(proto::WatchHighWatermarksRequest {})
-                    .await;
-                match stream {
+                match control.watch_high_watermarks().await {
                     Ok(stream) => {
-                        let mut stream = stream.into_inner();
+                        let mut stream = std::pin::pin!(stream);
                         loop {
                             tokio::select! {
                                 () = cancel.cancelled() => return,
                                 update = stream.next() => match update {
-                                    Some(Ok(update)) => {
-                                        if update.resync {
-                                            index.forget_watermarks();
-                                        }
-                                        for advance in &update.advances {
-                                            if let Ok(topic) = TopicId::from_slice(&advance.topic_id) {
-                                                index.advance(topic, Partition(advance.partition), Offset(advance.high_watermark));
-                                            }
+                                    Some(Ok(WatermarkUpdate::Resync)) => {
+                                        index.forget_watermarks();
+                                        sender.send_modify(|n| *n += 1);
+                                    }
+                                    Some(Ok(WatermarkUpdate::Advances(advances))) => {
+                                        for (topic, partition, high_watermark) in advances {
+                                            index.advance(topic, partition, high_watermark);
                                         }
                                         sender.send_modify(|n| *n += 1);
                                     }

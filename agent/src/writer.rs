@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_cache::BlockCache;
 use weir_control_plane_api::ControlPlaneClient;
-use weir_control_plane_api::proto::{self, ErrorCode};
+use weir_control_plane_api::data::{BatchOutcome, BatchRef, ObjectCommit};
 use weir_metadata::{ObjectId, Offset, Partition, TopicId};
 
 use crate::batch::ValidBatch;
@@ -316,7 +316,7 @@ async fn commit_in_order(
             }
         };
         match commit(&control, id, size, &batches, sealed_at + deadline, deadline).await {
-            Ok(results) if results.len() == batches.len() => {
+            Ok(results) => {
                 tracing::debug!(
                     object = %id,
                     batches = batches.len(),
@@ -328,21 +328,6 @@ async fn commit_in_order(
                 for ((_, waiter), result) in batches.into_iter().zip(results) {
                     let _ = waiter.send(ack(result));
                 }
-            }
-            Ok(results) => {
-                let message = format!(
-                    "commit of object {id} answered {} batches of {}",
-                    results.len(),
-                    batches.len()
-                );
-                tracing::error!(%message);
-                fail(
-                    batches,
-                    &Rejected::new(
-                        kafka_protocol::error::ResponseError::UnknownServerError,
-                        message,
-                    ),
-                );
             }
             Err(rejected) => {
                 tracing::error!(object = %id, error = %rejected.message, "commit object");
@@ -365,23 +350,23 @@ async fn commit(
     batches: &[(FooterEntry, Waiter)],
     give_up: Instant,
     max_age: Duration,
-) -> Result<Vec<proto::BatchResult>, Rejected> {
-    let request = proto::CommitObjectRequest {
-        object_id: id.to_bytes().to_vec(),
+) -> Result<Vec<BatchOutcome>, Rejected> {
+    let commit = ObjectCommit {
+        id,
         key: Bucket::relative_key(id),
         size,
-        max_age_ms: u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX),
+        max_age,
         batches: batches
             .iter()
-            .map(|(entry, _)| proto::BatchRef {
-                topic_id: entry.topic.as_bytes().to_vec(),
-                partition: entry.partition.0,
+            .map(|(entry, _)| BatchRef {
+                topic: entry.topic,
+                partition: entry.partition,
                 position: entry.position,
                 length: entry.length,
                 record_count: entry.record_count,
                 max_timestamp: entry.max_timestamp,
                 producer_id: entry.producer_id,
-                producer_epoch: i32::from(entry.producer_epoch),
+                producer_epoch: entry.producer_epoch,
                 base_sequence: entry.base_sequence,
             })
             .collect(),
@@ -402,13 +387,8 @@ async fn commit(
         }
         // Retrying with the same object id is safe: the sequencer answers a repeat with
         // the first answer.
-        match control
-            .sequencer
-            .clone()
-            .commit_object(request.clone())
-            .await
-        {
-            Ok(response) => return Ok(response.into_inner().results),
+        match control.commit_object(&commit).await {
+            Ok(outcomes) => return Ok(outcomes),
             Err(status) => {
                 let retriable = matches!(
                     status.code(),
@@ -436,12 +416,11 @@ async fn commit(
     }
 }
 
-fn ack(result: proto::BatchResult) -> Ack {
-    if result.error == ErrorCode::None as i32 {
-        return Ok(Offset(result.base_offset));
-    }
-    Err(Rejected::new(
-        crate::error::kafka_error(result.error),
-        result.message,
-    ))
+fn ack(outcome: BatchOutcome) -> Ack {
+    outcome.map_err(|refused| {
+        Rejected::new(
+            crate::error::kafka_error(refused.code as i32),
+            refused.message,
+        )
+    })
 }

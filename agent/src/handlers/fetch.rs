@@ -12,7 +12,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 use uuid::Uuid;
-use weir_control_plane_api::proto::{self, ErrorCode};
+use weir_control_plane_api::data::{PartitionIndex, PartitionRead, Refusal};
 
 use weir_metadata::{Offset, Partition, TopicId};
 
@@ -114,44 +114,37 @@ async fn fetch_once(
     max_bytes: u64,
 ) -> (Vec<PartitionData>, u64, bool) {
     // What the index cache can answer needs no call; the rest is read in one call.
-    let mut found: Vec<Option<proto::PartitionIndex>> = wants
+    let mut found: Vec<Option<Result<PartitionIndex, Refusal>>> = wants
         .iter()
         .map(|w| {
             let topic = w.resolved.as_ref().ok()?;
             ctx.index_cache
                 .lookup(topic.id, w.partition, w.fetch_offset, w.max_bytes)
+                .map(Ok)
         })
         .collect();
     let misses: Vec<usize> = (0..wants.len())
         .filter(|&i| found[i].is_none() && wants[i].resolved.is_ok())
         .collect();
     if !misses.is_empty() {
-        let reads = misses
+        let reads: Vec<PartitionRead> = misses
             .iter()
             .filter_map(|&i| {
                 let w = &wants[i];
                 let topic = w.resolved.as_ref().ok()?;
-                Some(proto::PartitionRead {
-                    topic_id: topic.id.as_bytes().to_vec(),
-                    partition: w.partition.0,
-                    from_offset: w.fetch_offset.0,
+                Some(PartitionRead {
+                    topic: topic.id,
+                    partition: w.partition,
+                    from: w.fetch_offset,
                     max_bytes: w.max_bytes,
                 })
             })
             .collect();
-        match ctx
-            .control
-            .index
-            .clone()
-            .read_index(proto::ReadIndexRequest { partitions: reads })
-            .await
-        {
-            Ok(response) => {
-                for (&i, read) in misses.iter().zip(response.into_inner().partitions) {
-                    if let (Ok(topic), true) =
-                        (&wants[i].resolved, read.error == ErrorCode::None as i32)
-                    {
-                        ctx.index_cache.store(topic.id, wants[i].partition, &read);
+        match ctx.control.read_index(&reads).await {
+            Ok(answers) => {
+                for (&i, read) in misses.iter().zip(answers) {
+                    if let (Ok(topic), Ok(index)) = (&wants[i].resolved, &read) {
+                        ctx.index_cache.store(topic.id, wants[i].partition, index);
                     }
                     found[i] = Some(read);
                 }
@@ -189,12 +182,15 @@ async fn fetch_once(
             ));
             continue;
         };
-        if found.error != ErrorCode::None as i32 {
-            failed = true;
-            let code = crate::error::kafka_error(found.error).code();
-            planned.push((want, Some(found), code, Vec::new()));
-            continue;
-        }
+        let found = match found {
+            Ok(found) => found,
+            Err(refused) => {
+                failed = true;
+                let code = crate::error::kafka_error(refused.code as i32).code();
+                planned.push((want, None, code, Vec::new()));
+                continue;
+            }
+        };
         // Entries until the partition's share of the budget is covered; the last may
         // run past it, and is cut to whole batches once read (`within_limits`).
         let limit = want.max_bytes.min(budget);
@@ -216,9 +212,9 @@ async fn fetch_once(
         .map(|(want, found, error, entries)| async move {
             let mut answer = empty(want.partition).with_error_code(error);
             if let Some(found) = &found {
-                answer.high_watermark = found.high_watermark;
-                answer.last_stable_offset = found.high_watermark;
-                answer.log_start_offset = found.log_start_offset;
+                answer.high_watermark = found.high_watermark.0;
+                answer.last_stable_offset = found.high_watermark.0;
+                answer.log_start_offset = found.log_start_offset.0;
             }
             // Entries are read concurrently (each may be a different object, and a cold
             // one is a GET away) and answered in order, up to the first that fails.

@@ -8,7 +8,8 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use weir_control_plane_api::proto::{self, ErrorCode, offset_query::Spec};
+use weir_control_plane_api::data::OffsetSpec;
+use weir_metadata::{Partition, TopicId};
 
 use crate::batch;
 use crate::context::Context;
@@ -75,48 +76,34 @@ pub async fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsRe
 /// The offset and timestamp a query asks for.
 async fn lookup(
     ctx: &Context,
-    topic: weir_metadata::TopicId,
+    topic: TopicId,
     partition: i32,
     timestamp: i64,
 ) -> Result<(i64, i64), ResponseError> {
     let spec = match timestamp {
-        LATEST | LATEST_TIERED => Spec::Latest(true),
-        EARLIEST | EARLIEST_LOCAL => Spec::Earliest(true),
-        MAX_TIMESTAMP => Spec::MaxTimestamp(true),
-        ts if ts >= 0 => Spec::Timestamp(ts),
+        LATEST | LATEST_TIERED => OffsetSpec::Latest,
+        EARLIEST | EARLIEST_LOCAL => OffsetSpec::Earliest,
+        MAX_TIMESTAMP => OffsetSpec::MaxTimestamp,
+        ts if ts >= 0 => OffsetSpec::Timestamp(ts),
         _ => return Err(ResponseError::InvalidRequest),
-    };
-    let query = proto::OffsetQuery {
-        topic_id: topic.as_bytes().to_vec(),
-        partition,
-        spec: Some(spec),
     };
     let answer = ctx
         .control
-        .index
-        .clone()
-        .list_offsets(proto::ListOffsetsRequest {
-            queries: vec![query],
-        })
+        .list_offset(topic, Partition(partition), spec)
         .await
         .map_err(|status| {
             tracing::warn!(error = %status, "list offsets");
             ResponseError::NotLeaderOrFollower
         })?
-        .into_inner()
-        .answers
-        .pop()
-        .ok_or(ResponseError::UnknownServerError)?;
-    if answer.error != ErrorCode::None as i32 {
-        return Err(crate::error::kafka_error(answer.error));
-    }
+        .map_err(|refused| crate::error::kafka_error(refused.code as i32))?;
+    let offset = answer.offset.map_or(-1, |o| o.0);
     let Some(entry) = answer.entry else {
-        return Ok((answer.offset, -1));
+        return Ok((offset, -1));
     };
     // The entry holds the first batch reaching the timestamp: find the record in it.
     let mut bytes = BytesMut::new();
     ctx.reader
-        .read_entry(&entry, weir_metadata::Offset(entry.base_offset), &mut bytes)
+        .read_entry(&entry, entry.base_offset, &mut bytes)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "read batches for a timestamp lookup");
@@ -130,7 +117,7 @@ async fn lookup(
     };
     match batch::first_record_at_or_after(&bytes, target) {
         Ok(Some((offset, ts))) => Ok((offset, ts)),
-        Ok(None) => Ok((answer.offset, entry.max_timestamp)),
+        Ok(None) => Ok((offset, entry.max_timestamp)),
         Err(e) => {
             tracing::warn!(error = %e, "decode batches for a timestamp lookup");
             Err(ResponseError::CorruptMessage)

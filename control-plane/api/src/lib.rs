@@ -1,13 +1,15 @@
 //! What agents and the control plane share, and nothing else: the gRPC protocol
 //! (`proto/`, compiled here), a client that follows the sequencer lease between
-//! instances ([`client`]), the bearer token ([`auth`]), the table of topic configs
-//! ([`topic_config`]) and Kafka's rules for names ([`names`]).
+//! instances ([`client`]) with the data path's calls in domain types ([`data`]), the
+//! bearer token ([`auth`]), the table of topic configs ([`topic_config`]) and Kafka's
+//! rules for names ([`names`]). Ids come from `weir-metadata`.
 //!
 //! The agent depends on this crate and never on `weir-control-plane`, so it compiles
 //! none of the sequencer, the group coordinator or the metadata store.
 
 pub mod auth;
 pub mod client;
+pub mod data;
 mod error;
 pub mod names;
 pub mod topic_config;
