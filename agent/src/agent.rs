@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics, MeteredStore, ObjectStoreMetrics};
 use weir_control_plane_api::ControlPlaneClient;
-use weir_control_plane_api::proto;
+use weir_control_plane_api::admin::Registration;
 
 use crate::brokers::{self, Broker, Brokers};
 use crate::bucket::Bucket;
@@ -148,7 +148,7 @@ impl Agent {
         let (watermarks, watch_task) =
             Watermarks::follow(control.clone(), index_cache.clone(), background.clone());
         let brokers = Arc::new(Brokers::new(control.clone(), this));
-        let contact = Contact::new(heartbeat_interval(&registered));
+        let contact = Contact::new(registered.heartbeat_interval);
         let heartbeat = spawn_heartbeat(
             control.clone(),
             config.clone(),
@@ -247,38 +247,26 @@ impl Agent {
 async fn register(
     control: &ControlPlaneClient,
     config: &AgentConfig,
-) -> Result<proto::RegisterAgentResponse, tonic::Status> {
-    let request = proto::RegisterAgentRequest {
-        address: config.advertise.clone(),
-        zone: config.zone.clone(),
-        version: env!("CARGO_PKG_VERSION").into(),
-    };
-    Ok(control
-        .agents
-        .clone()
-        .register_agent(request)
-        .await?
-        .into_inner())
+) -> Result<Registration, tonic::Status> {
+    control
+        .register_agent(&config.advertise, &config.zone, env!("CARGO_PKG_VERSION"))
+        .await
 }
 
 /// Heartbeats at the interval the control plane asked for; registers again if it
 /// forgot this agent (after an outage longer than the session timeout). Each beat also
 /// keeps `brokers` fresh, so an agent that no client has asked for Metadata still
 /// knows the other agents when the control plane becomes unreachable.
-fn heartbeat_interval(registered: &proto::RegisterAgentResponse) -> Duration {
-    Duration::from_millis(u64::from(registered.heartbeat_interval_ms.max(100)))
-}
-
 fn spawn_heartbeat(
     control: ControlPlaneClient,
     config: AgentConfig,
-    registered: proto::RegisterAgentResponse,
+    registered: Registration,
     brokers: Arc<Brokers>,
     contact: Contact,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let interval = heartbeat_interval(&registered);
+        let interval = registered.heartbeat_interval;
         let mut agent_id = registered.agent_id;
         let mut ticker = tokio::time::interval(interval);
         loop {
@@ -286,13 +274,7 @@ fn spawn_heartbeat(
                 () = cancel.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let beat = control
-                .agents
-                .clone()
-                .heartbeat(proto::HeartbeatRequest {
-                    agent_id: agent_id.clone(),
-                })
-                .await;
+            let beat = control.heartbeat(&agent_id).await;
             match beat {
                 Ok(_) => {
                     contact.answered();

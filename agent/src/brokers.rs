@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use weir_control_plane_api::ControlPlaneClient;
-use weir_control_plane_api::proto;
 
 const FRESH_FOR: Duration = Duration::from_secs(2);
 /// A Metadata request waits at most this long for the registry before it is answered
@@ -83,24 +82,14 @@ impl Brokers {
         {
             return brokers.clone();
         }
-        let mut agents = self.control.agents.clone();
-        let listed = match tokio::time::timeout(
-            LIST_TIMEOUT,
-            agents.list_agents(proto::ListAgentsRequest {
-                zone: String::new(),
-            }),
-        )
-        .await
-        {
+        let listed = match tokio::time::timeout(LIST_TIMEOUT, self.control.list_agents()).await {
             Ok(listed) => listed,
             Err(_) => Err(tonic::Status::deadline_exceeded(format!(
                 "no answer within {LIST_TIMEOUT:?}"
             ))),
         };
         let mut brokers: Vec<Broker> = match listed {
-            Ok(response) => response
-                .into_inner()
-                .agents
+            Ok(agents) => agents
                 .into_iter()
                 .filter_map(|a| {
                     let (host, port) = a.address.rsplit_once(':')?;

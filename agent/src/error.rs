@@ -1,7 +1,7 @@
 //! The agent's errors. Only the agent maps error kinds to Kafka error codes.
 
 use kafka_protocol::error::ResponseError;
-use weir_control_plane_api::proto::ErrorCode;
+use weir_control_plane_api::data::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

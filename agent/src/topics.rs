@@ -1,42 +1,19 @@
 //! The agent's view of topics: names, ids and partition counts, read from the control
 //! plane and kept for a few seconds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use weir_control_plane_api::ControlPlaneClient;
-use weir_control_plane_api::proto::{self, ErrorCode};
+/// A topic as the agent uses it: as the control plane keeps it.
+pub use weir_control_plane_api::admin::Topic as TopicInfo;
 use weir_metadata::TopicId;
 
 use crate::error::Result;
 
 const FRESH_FOR: Duration = Duration::from_secs(5);
-
-/// A topic as the agent uses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicInfo {
-    pub id: TopicId,
-    pub name: String,
-    pub partitions: i32,
-    pub configs: BTreeMap<String, String>,
-}
-
-impl TopicInfo {
-    pub fn from_message(topic: proto::Topic) -> Option<Self> {
-        Some(TopicInfo {
-            id: TopicId::from_slice(&topic.id).ok()?,
-            name: topic.name,
-            partitions: topic.partitions,
-            configs: topic.configs.into_iter().collect(),
-        })
-    }
-
-    pub fn has_partition(&self, partition: i32) -> bool {
-        (0..self.partitions).contains(&partition)
-    }
-}
 
 #[derive(Debug)]
 pub struct TopicCache {
@@ -114,44 +91,20 @@ impl TopicCache {
         if let Some(topic) = self.fresh_id(id) {
             return Ok(Some(topic));
         }
-        self.describe(Vec::new(), vec![id.as_bytes().to_vec()])
-            .await?;
+        self.describe(Vec::new(), vec![id]).await?;
         Ok(self.fresh_id(id))
     }
 
-    async fn describe(&self, names: Vec<String>, ids: Vec<Vec<u8>>) -> Result<()> {
-        let results = self
-            .control
-            .topics
-            .clone()
-            .describe_topics(proto::DescribeTopicsRequest { names, ids })
-            .await?
-            .into_inner()
-            .results;
-        for result in results {
-            if result.error == ErrorCode::None as i32
-                && let Some(topic) = result.topic.and_then(TopicInfo::from_message)
-            {
-                self.remember(topic);
-            }
+    async fn describe(&self, names: Vec<String>, ids: Vec<TopicId>) -> Result<()> {
+        for topic in self.control.describe_topics(names, ids).await? {
+            self.remember(topic);
         }
         Ok(())
     }
 
     /// Every topic, freshly listed.
     pub async fn all(&self) -> Result<Vec<Arc<TopicInfo>>> {
-        let topics = self
-            .control
-            .topics
-            .clone()
-            .list_topics(proto::ListTopicsRequest {})
-            .await?
-            .into_inner()
-            .topics;
-        Ok(topics
-            .into_iter()
-            .filter_map(TopicInfo::from_message)
-            .map(|t| self.remember(t))
-            .collect())
+        let topics = self.control.list_topics().await?;
+        Ok(topics.into_iter().map(|t| self.remember(t)).collect())
     }
 }

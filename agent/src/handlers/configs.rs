@@ -13,12 +13,11 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use weir_control_plane_api::proto::{self, ConfigOperation, ErrorCode};
+use weir_control_plane_api::admin::{ConfigChange, ConfigOperation};
 use weir_control_plane_api::topic_config::{ConfigType, TOPIC_CONFIGS};
 
 use super::str_bytes;
 use crate::context::Context;
-use crate::topics::TopicInfo;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -234,33 +233,29 @@ async fn alter(
                 continue;
             }
         }
-        let call = proto::AlterTopicConfigsRequest {
-            topics: vec![proto::TopicConfigChanges {
-                name: resource_name.to_string(),
-                changes: changes
-                    .into_iter()
-                    .map(|(name, operation, value)| proto::ConfigChange {
-                        name,
-                        operation: operation as i32,
-                        value,
-                    })
-                    .collect(),
-                replace,
-            }],
-            validate_only,
-        };
-        let outcome = ctx.control.topics.clone().alter_topic_configs(call).await;
-        let result = match outcome.map(|r| r.into_inner().results.pop()) {
-            Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
-                if !validate_only
-                    && let Some(topic) = result.topic.and_then(TopicInfo::from_message)
-                {
+        let changes = changes
+            .into_iter()
+            .map(|(name, operation, value)| ConfigChange {
+                name,
+                operation,
+                value,
+            })
+            .collect();
+        let outcome = ctx
+            .control
+            .alter_topic_configs(resource_name.as_str(), changes, replace, validate_only)
+            .await;
+        let result = match outcome {
+            Ok(Ok(topic)) => {
+                if !validate_only && let Some(topic) = topic {
                     ctx.topics.remember(topic);
                 }
                 (resource_type, resource_name, 0, None)
             }
-            Ok(Some(result)) => failed(crate::error::kafka_error(result.error), result.message),
-            Ok(None) => failed(ResponseError::UnknownServerError, String::new()),
+            Ok(Err(refused)) => failed(
+                crate::error::kafka_error(refused.code as i32),
+                refused.message,
+            ),
             Err(status) => {
                 tracing::warn!(error = %status, "alter topic configs");
                 failed(

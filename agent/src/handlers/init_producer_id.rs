@@ -9,7 +9,7 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
-use weir_control_plane_api::proto;
+use weir_control_plane_api::admin::ProducerIdentity;
 
 use crate::context::Context;
 use crate::error::kafka_error;
@@ -25,20 +25,17 @@ pub async fn handle(ctx: &Context, request: InitProducerIdRequest) -> InitProduc
         return refused(ResponseError::TransactionalIdAuthorizationFailed);
     }
     // Fields of v3+; before that they decode as their defaults (-1, -1): a new id.
-    let call = proto::InitProducerIdRequest {
-        producer_id: request.producer_id.0,
-        producer_epoch: i32::from(request.producer_epoch),
-    };
-    match ctx.control.producers.clone().init_producer_id(call).await {
-        Ok(response) => {
-            let response = response.into_inner();
-            if response.error != proto::ErrorCode::None as i32 {
-                tracing::info!(message = %response.message, "InitProducerId refused");
-                return refused(kafka_error(response.error));
-            }
-            InitProducerIdResponse::default()
-                .with_producer_id(ProducerId(response.producer_id))
-                .with_producer_epoch(i16::try_from(response.producer_epoch).unwrap_or(-1))
+    let current = (request.producer_id.0 >= 0).then_some(ProducerIdentity {
+        id: request.producer_id.0,
+        epoch: request.producer_epoch,
+    });
+    match ctx.control.init_producer_id(current).await {
+        Ok(Ok(producer)) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(producer.id))
+            .with_producer_epoch(producer.epoch),
+        Ok(Err(refusal)) => {
+            tracing::info!(message = %refusal.message, "InitProducerId refused");
+            refused(kafka_error(refusal.code as i32))
         }
         Err(status) => {
             tracing::warn!(error = %status, "InitProducerId at the control plane");

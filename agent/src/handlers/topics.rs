@@ -1,6 +1,7 @@
 //! CreateTopics, DeleteTopics, CreatePartitions: forwarded to the control plane, its
 //! per-topic answers mapped to Kafka's error codes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -13,7 +14,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
-use weir_control_plane_api::proto::{self, ErrorCode};
+use weir_control_plane_api::admin::{TopicOutcome, TopicRef};
+use weir_control_plane_api::data::ErrorCode;
+use weir_metadata::TopicId;
 
 use super::{str_bytes, topic_name};
 use crate::context::Context;
@@ -25,18 +28,13 @@ type Failure = (i16, Option<StrBytes>);
 
 /// The one result of a control-plane topic call: the topic (if it names one), or the
 /// Kafka error to answer with.
-fn one_topic(
-    outcome: Result<Option<proto::TopicResult>, tonic::Status>,
-) -> Result<Option<TopicInfo>, Failure> {
+fn one_topic(outcome: Result<TopicOutcome, tonic::Status>) -> Result<Option<TopicInfo>, Failure> {
     match outcome {
-        Ok(Some(result)) if result.error == ErrorCode::None as i32 => {
-            Ok(result.topic.and_then(TopicInfo::from_message))
-        }
-        Ok(Some(result)) => Err((
-            kafka_error(result.error).code(),
-            Some(str_bytes(result.message)),
+        Ok(Ok(topic)) => Ok(topic),
+        Ok(Err(refused)) => Err((
+            kafka_error(refused.code as i32).code(),
+            Some(str_bytes(refused.message)),
         )),
-        Ok(None) => Err((ResponseError::UnknownServerError.code(), None)),
         Err(status) => {
             tracing::warn!(error = %status, "control plane call for topic administration");
             Err((
@@ -53,39 +51,26 @@ pub async fn create_one(
     name: &str,
     partitions: i32,
 ) -> Result<Arc<TopicInfo>, ResponseError> {
-    let request = proto::CreateTopicsRequest {
-        topics: vec![proto::TopicSpec {
-            name: name.to_string(),
-            partitions,
-            configs: Default::default(),
-        }],
-        validate_only: false,
-    };
-    let result = ctx
+    let outcome = ctx
         .control
-        .topics
-        .clone()
-        .create_topics(request)
+        .create_topic(name, partitions, BTreeMap::new(), false)
         .await
-        .map_err(|_| ResponseError::LeaderNotAvailable)?
-        .into_inner()
-        .results
-        .pop()
-        .ok_or(ResponseError::UnknownServerError)?;
-    match result.topic.and_then(TopicInfo::from_message) {
-        Some(topic) => {
+        .map_err(|_| ResponseError::LeaderNotAvailable)?;
+    match outcome {
+        Ok(Some(topic)) => {
             tracing::info!(topic = name, partitions, "auto-created topic");
             Ok(ctx.topics.remember(topic))
         }
         // Another agent created it first: use theirs.
-        None if result.error == ErrorCode::TopicAlreadyExists as i32 => ctx
+        Err(refused) if refused.code == ErrorCode::TopicAlreadyExists => ctx
             .topics
             .by_name(name)
             .await
             .ok()
             .flatten()
             .ok_or(ResponseError::LeaderNotAvailable),
-        None => Err(kafka_error(result.error)),
+        Err(refused) => Err(kafka_error(refused.code as i32)),
+        Ok(None) => Err(ResponseError::UnknownServerError),
     }
 }
 
@@ -116,22 +101,12 @@ pub async fn create(ctx: &Context, request: CreateTopicsRequest) -> CreateTopics
             .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
             .collect();
         results.push(CreatableTopicResult::default().with_name(topic.name.clone()));
-        let spec = proto::TopicSpec {
-            name,
-            partitions,
-            configs,
-        };
         let outcome = ctx
             .control
-            .topics
-            .clone()
-            .create_topics(proto::CreateTopicsRequest {
-                topics: vec![spec],
-                validate_only: request.validate_only,
-            })
+            .create_topic(&name, partitions, configs, request.validate_only)
             .await;
         let last = results.last_mut().expect("pushed above");
-        match one_topic(outcome.map(|r| r.into_inner().results.pop())) {
+        match one_topic(outcome) {
             Ok(Some(topic)) => {
                 last.topic_id = topic.id.0;
                 last.num_partitions = topic.partitions;
@@ -168,21 +143,14 @@ pub async fn delete(
     };
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
-        let call = match &name {
-            Some(name) => proto::DeleteTopicsRequest {
-                names: vec![name.clone()],
-                ids: vec![],
-            },
-            None => proto::DeleteTopicsRequest {
-                names: vec![],
-                ids: vec![id.as_bytes().to_vec()],
-            },
+        let topic = match &name {
+            Some(name) => TopicRef::Name(name.clone()),
+            None => TopicRef::Id(TopicId(id)),
         };
         let mut answer = DeletableTopicResult::default()
             .with_name(name.as_deref().map(topic_name))
             .with_topic_id(id);
-        let outcome = ctx.control.topics.clone().delete_topics(call).await;
-        match one_topic(outcome.map(|r| r.into_inner().results.pop())) {
+        match one_topic(ctx.control.delete_topic(topic).await) {
             Ok(Some(topic)) => {
                 answer.topic_id = topic.id.0;
                 answer.name = Some(topic_name(&topic.name));
@@ -209,16 +177,12 @@ pub async fn create_partitions(
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let call = proto::CreatePartitionsRequest {
-            topics: vec![proto::PartitionIncrease {
-                name: topic.name.0.to_string(),
-                total: topic.count,
-            }],
-            validate_only: request.validate_only,
-        };
         let mut answer = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        let outcome = ctx.control.topics.clone().create_partitions(call).await;
-        match one_topic(outcome.map(|r| r.into_inner().results.pop())) {
+        let outcome = ctx
+            .control
+            .create_partitions(topic.name.0.as_str(), topic.count, request.validate_only)
+            .await;
+        match one_topic(outcome) {
             Ok(Some(topic)) if !request.validate_only => {
                 ctx.topics.remember(topic);
             }

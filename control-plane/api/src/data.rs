@@ -12,7 +12,9 @@ use tonic::Status;
 use weir_metadata::{ObjectId, Offset, Partition, TopicId};
 
 use crate::client::ControlPlaneClient;
-use crate::proto::{self, ErrorCode, offset_query::Spec};
+/// The codes of a [`Refusal`].
+pub use crate::proto::ErrorCode;
+use crate::proto::{self, offset_query::Spec};
 
 /// Why the control plane refused one item of a call: the protocol's code, with its
 /// message.
@@ -24,7 +26,7 @@ pub struct Refusal {
 
 impl Refusal {
     /// `None` for `ErrorCode::None`; an unknown code is an invalid request.
-    fn of(error: i32, message: String) -> Option<Refusal> {
+    pub(crate) fn of(error: i32, message: String) -> Option<Refusal> {
         match ErrorCode::try_from(error).unwrap_or(ErrorCode::InvalidRequest) {
             ErrorCode::None => None,
             code => Some(Refusal { code, message }),

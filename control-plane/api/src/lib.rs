@@ -7,6 +7,7 @@
 //! The agent depends on this crate and never on `weir-control-plane`, so it compiles
 //! none of the sequencer, the group coordinator or the metadata store.
 
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod data;
