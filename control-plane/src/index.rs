@@ -20,33 +20,14 @@ pub struct Watermarks {
     pub log_start_offset: Offset,
 }
 
-/// A read of one partition's index.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PartitionRead {
-    pub topic: TopicId,
-    pub partition: Partition,
-    pub from: Offset,
-    /// Entries are returned until their bytes reach this; at least one if any exists.
-    pub max_bytes: u64,
-}
+/// A read of one partition's index, and what an offset query asks for: the API's.
+pub use weir_control_plane_api::data::{OffsetSpec, PartitionRead};
 
 /// The entries covering `from` onwards, and the partition's watermarks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionIndex {
     pub entries: Vec<IndexEntry>,
     pub watermarks: Watermarks,
-}
-
-/// What an offset query asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OffsetSpec {
-    Earliest,
-    Latest,
-    /// The first offset of the first batch whose max timestamp is at least this.
-    Timestamp(i64),
-    /// The first batch holding the partition's largest timestamp (ListOffsets'
-    /// MAX_TIMESTAMP).
-    MaxTimestamp,
 }
 
 /// An offset query's answer.

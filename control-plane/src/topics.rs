@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use weir_metadata::keyspace::{self, TopicRecord};
-use weir_metadata::{Error as MetadataError, Partition, TopicId};
+use weir_metadata::{Error as MetadataError, TopicId};
 
 use crate::error::{Error, ItemError, Result};
 use crate::proto::ErrorCode;
@@ -19,28 +19,16 @@ pub use weir_control_plane_api::names::MAX_TOPIC_NAME_LEN;
 /// The most partitions one topic may have.
 pub const MAX_PARTITIONS: i32 = 100_000;
 
-/// A topic as the control plane describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Topic {
-    pub id: TopicId,
-    pub name: String,
-    pub partitions: i32,
-    pub configs: BTreeMap<String, String>,
-}
+/// A topic as the control plane describes it: the API's, which agents use too.
+pub use weir_control_plane_api::admin::Topic;
 
-impl Topic {
-    fn from_record(record: TopicRecord, key: &[u8]) -> Result<Self> {
-        Ok(Topic {
-            id: TopicId::from_slice(&record.id).map_err(|e| MetadataError::corrupt(key, e))?,
-            name: record.name,
-            partitions: record.partitions,
-            configs: record.configs.into_iter().collect(),
-        })
-    }
-
-    pub fn has_partition(&self, partition: Partition) -> bool {
-        (0..self.partitions).contains(&partition.0)
-    }
+fn topic_from_record(record: TopicRecord, key: &[u8]) -> Result<Topic> {
+    Ok(Topic {
+        id: TopicId::from_slice(&record.id).map_err(|e| MetadataError::corrupt(key, e))?,
+        name: record.name,
+        partitions: record.partitions,
+        configs: record.configs.into_iter().collect(),
+    })
 }
 
 /// What to create.
@@ -138,7 +126,7 @@ async fn create_topic(
                 configs: spec.configs.clone().into_iter().collect(),
                 created_ms,
             };
-            let topic = Topic::from_record(record.clone(), &ks.topic(id))?;
+            let topic = topic_from_record(record.clone(), &ks.topic(id))?;
             if !validate_only {
                 tx.set(&ks.topic_name(&spec.name), id.as_bytes());
                 tx.set(&ks.topic(id), &keyspace::encode(&record));
@@ -153,7 +141,7 @@ async fn described(tx: &weir_metadata::Transaction, store: &Store, id: TopicId) 
     let record = topic_by_id(tx, &store.ks, id)
         .await?
         .ok_or_else(|| MetadataError::corrupt(&key, "topic name points at a missing topic"))?;
-    Topic::from_record(record, &key)
+    topic_from_record(record, &key)
 }
 
 async fn resolve(
@@ -170,7 +158,7 @@ async fn resolve(
         None => None,
     };
     match record {
-        Some((id, record)) => Ok(Ok(Topic::from_record(record, &store.ks.topic(id))?)),
+        Some((id, record)) => Ok(Ok(topic_from_record(record, &store.ks.topic(id))?)),
         None => Ok(Err(ItemError::new(
             ErrorCode::UnknownTopic,
             format!("This server does not host this topic: {topic}"),
@@ -201,7 +189,7 @@ pub async fn list_topics(store: &Store) -> Result<Vec<Topic>> {
             kvs.iter()
                 .map(|kv| {
                     let record: TopicRecord = keyspace::decode(&kv.key, &kv.value)?;
-                    Topic::from_record(record, &kv.key)
+                    topic_from_record(record, &kv.key)
                 })
                 .collect::<Result<Vec<_>>>()
         })
@@ -348,7 +336,7 @@ pub async fn alter_configs(
                 if !validate_only {
                     tx.set(&key, &keyspace::encode(&record));
                 }
-                Ok(Ok(Topic::from_record(record, &key)?))
+                Ok(Ok(topic_from_record(record, &key)?))
             })
             .await?;
         results.push(outcome);

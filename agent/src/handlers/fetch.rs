@@ -52,7 +52,7 @@ pub async fn handle(ctx: &Context, version: i16, request: FetchRequest) -> Fetch
         };
         for partition in &topic.partitions {
             let resolved = match &resolved {
-                Ok(info) if !info.has_partition(partition.partition) => {
+                Ok(info) if !info.has_partition(Partition(partition.partition)) => {
                     Err(ResponseError::UnknownTopicOrPartition)
                 }
                 other => other.clone(),

@@ -40,7 +40,7 @@ pub async fn handle(ctx: &Context, request: ListOffsetsRequest) -> ListOffsetsRe
                 .with_timestamp(-1)
                 .with_offset(-1);
             match &info {
-                Ok(info) if info.has_partition(partition.partition_index) => {
+                Ok(info) if info.has_partition(Partition(partition.partition_index)) => {
                     match lookup(ctx, info.id, partition.partition_index, partition.timestamp).await
                     {
                         Ok((offset, timestamp)) => {

@@ -147,7 +147,7 @@ async fn validate_and_submit(
             format!("This server does not host this topic-partition: {name}"),
         ));
     };
-    if !topic.has_partition(index) {
+    if !topic.has_partition(Partition(index)) {
         return Outcome::Decided(Answer::error(
             ResponseError::UnknownTopicOrPartition,
             format!(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tonic::Status;
-use weir_metadata::TopicId;
+use weir_metadata::{Partition, TopicId};
 
 use crate::client::ControlPlaneClient;
 pub use crate::data::Refusal;
@@ -28,8 +28,8 @@ pub struct Topic {
 }
 
 impl Topic {
-    pub fn has_partition(&self, partition: i32) -> bool {
-        (0..self.partitions).contains(&partition)
+    pub fn has_partition(&self, partition: Partition) -> bool {
+        (0..self.partitions).contains(&partition.0)
     }
 
     fn from_message(topic: proto::Topic) -> Result<Topic, Status> {
