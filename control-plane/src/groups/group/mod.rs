@@ -390,6 +390,72 @@ impl Group {
         }
     }
 
+    // ---- Checks shared by the calls ----
+
+    /// A group deleted while a call waited for it is gone.
+    fn check_alive(&self) -> Result<(), ItemError> {
+        if self.state == State::Dead {
+            return Err(ItemError::new(
+                ErrorCode::CoordinatorNotAvailable,
+                format!("group {:?} was just deleted", self.id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The member exists, and a static member is who it says it is.
+    pub(super) fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), ItemError> {
+        if let Some(instance) = instance_id
+            && let Some(current) = self.static_members.get(instance)
+            && current != member_id
+        {
+            return Err(ItemError::new(
+                ErrorCode::FencedInstanceId,
+                format!(
+                    "group.instance.id {instance:?} now belongs to another member; this one was fenced"
+                ),
+            ));
+        }
+        let Some(member) = self.members.get(member_id) else {
+            return Err(ItemError::new(
+                ErrorCode::UnknownMemberId,
+                format!("no member {member_id:?} in group {:?}", self.id),
+            ));
+        };
+        if member.instance_id.is_some() && member.instance_id.as_deref() != instance_id {
+            return Err(ItemError::new(
+                ErrorCode::FencedInstanceId,
+                format!("member {member_id:?} is static; its group.instance.id must be given"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Member and generation checks shared by SyncGroup, Heartbeat and OffsetCommit.
+    pub(super) fn check_generation(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ItemError> {
+        self.check_alive()?;
+        self.check_member(member_id, instance_id)?;
+        if generation != self.generation {
+            return Err(ItemError::new(
+                ErrorCode::IllegalGeneration,
+                format!(
+                    "generation {generation} is not the group's current generation {}",
+                    self.generation
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     // ---- Offsets ----
 
     /// Whether a member (or, with generation -1 and no member, a client outside the
@@ -404,12 +470,7 @@ impl Group {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), ItemError> {
-        if self.state == State::Dead {
-            return Err(ItemError::new(
-                ErrorCode::CoordinatorNotAvailable,
-                format!("group {:?} was just deleted", self.id),
-            ));
-        }
+        self.check_alive()?;
         if generation < 0 && self.state == State::Empty {
             return Ok(());
         }
