@@ -20,6 +20,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use support::kafka::{self, Record};
+use support::process::agent_args;
 use support::{WeirProcess, free_port};
 use weir_control_plane::{ControlPlane, ControlPlaneConfig};
 use weir_metadata::{Database, MetadataUrl};
@@ -196,20 +197,13 @@ fn when_the_lease_holder_dies_the_agent_follows_the_lease_and_nothing_is_lost() 
     let port = free_port();
     let agent = WeirProcess::start(
         "weir agent",
-        &[
-            "agent".to_string(),
-            "--control-plane".to_string(),
-            format!("{},{}", standby.url, holder.url),
-            "--bucket".to_string(),
-            format!("file://{}", bucket.display()),
-            "--zone".to_string(),
-            "zone-a".to_string(),
-            "--listen".to_string(),
-            format!("127.0.0.1:{port}"),
-            "--http-listen".to_string(),
-            format!("127.0.0.1:{}", free_port()),
-            "--auto-create-topics".to_string(),
-        ],
+        &agent_args(
+            &format!("{},{}", standby.url, holder.url),
+            &format!("file://{}", bucket.display()),
+            "zone-a",
+            port,
+            free_port(),
+        ),
         &[("WEIR_CONTROL_PLANE_TOKEN", TOKEN)],
         "weir agent:",
         &root.path().join("agent.log"),

@@ -43,20 +43,13 @@ fn tls_control_plane(root: &Path, ca: &TestCa) -> (WeirProcess, u16) {
 }
 
 fn agent_args(control_plane: &str, bucket: &Path, port: u16) -> Vec<String> {
-    vec![
-        "agent".to_string(),
-        "--control-plane".to_string(),
-        control_plane.to_string(),
-        "--bucket".to_string(),
-        format!("file://{}", bucket.display()),
-        "--zone".to_string(),
-        "zone-a".to_string(),
-        "--listen".to_string(),
-        format!("127.0.0.1:{port}"),
-        "--http-listen".to_string(),
-        format!("127.0.0.1:{}", free_port()),
-        "--auto-create-topics".to_string(),
-    ]
+    support::process::agent_args(
+        control_plane,
+        &format!("file://{}", bucket.display()),
+        "zone-a",
+        port,
+        free_port(),
+    )
 }
 
 #[test]

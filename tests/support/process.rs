@@ -384,22 +384,13 @@ impl Cluster {
                 let http_port = free_port();
                 let process = WeirProcess::start(
                     &format!("weir agent {i} (zone {zone})"),
-                    &[
-                        "agent".to_string(),
-                        "--control-plane".to_string(),
-                        format!("http://127.0.0.1:{grpc}"),
-                        "--bucket".to_string(),
-                        bucket.clone(),
-                        "--zone".to_string(),
-                        zone.to_string(),
-                        "--listen".to_string(),
-                        format!("127.0.0.1:{port}"),
-                        "--advertise".to_string(),
-                        format!("127.0.0.1:{port}"),
-                        "--http-listen".to_string(),
-                        format!("127.0.0.1:{http_port}"),
-                        "--auto-create-topics".to_string(),
-                    ],
+                    &agent_args(
+                        &format!("http://127.0.0.1:{grpc}"),
+                        &bucket,
+                        zone,
+                        port,
+                        http_port,
+                    ),
                     &agent_envs,
                     "weir agent:",
                     &root.path().join(format!("agent-{i}.log")),
@@ -419,6 +410,36 @@ impl Cluster {
             root,
         }
     }
+}
+
+/// `weir agent` on loopback: Kafka on `port` (advertised as is), HTTP on `http_port`,
+/// topics created on demand.
+pub fn agent_args(
+    control_plane: &str,
+    bucket: &str,
+    zone: &str,
+    port: u16,
+    http_port: u16,
+) -> Vec<String> {
+    [
+        "agent",
+        "--control-plane",
+        control_plane,
+        "--bucket",
+        bucket,
+        "--zone",
+        zone,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--advertise",
+        &format!("127.0.0.1:{port}"),
+        "--http-listen",
+        &format!("127.0.0.1:{http_port}"),
+        "--auto-create-topics",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Runs `weir ARGS…` with `envs` added to its environment, to its exit, and returns
