@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ struct Watched {
 }
 
 static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
-static NEXT_ID: Mutex<u64> = Mutex::new(0);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static START: Once = Once::new();
 
 fn limit() -> Duration {
@@ -39,11 +40,7 @@ pub fn watch(name: &str, pid: u32, log: PathBuf) -> u64 {
             .spawn(run)
             .expect("start the hang watchdog");
     });
-    let id = {
-        let mut next = NEXT_ID.lock().unwrap_or_else(|e| e.into_inner());
-        *next += 1;
-        *next
-    };
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     WATCHED
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -50,7 +50,6 @@ pub struct ControlPlaneClient {
     pub agents: AgentsClient<Authed>,
     pub producers: ProducersClient<Authed>,
     pub groups: GroupsClient<Authed>,
-    failover: Failover,
 }
 
 /// How to reach the control plane.
@@ -140,13 +139,7 @@ impl ControlPlaneClient {
             agents: AgentsClient::new(authed()),
             producers: ProducersClient::new(authed()),
             groups: GroupsClient::new(authed()),
-            failover,
         })
-    }
-
-    /// The URL calls go to now.
-    pub fn current_url(&self) -> String {
-        self.failover.inner.state.lock().current.clone()
     }
 }
 
