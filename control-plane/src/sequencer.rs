@@ -30,6 +30,7 @@ use weir_metadata::keyspace::{
 use weir_metadata::{ObjectId, Offset, Partition, ProducerId, TopicId, Transaction};
 
 use crate::error::{Error, ErrorKind, ItemError, Result};
+use crate::lifecycle::entries;
 use crate::lease::Lease;
 use crate::metrics::SequencerMetrics;
 use crate::producers::{self, PartitionProducer, ProducerBatch, Verdict};
@@ -291,11 +292,7 @@ impl GroupState {
                 let key = store.ks.partition(topic, partition);
                 let record = match tx.get(&key).await? {
                     Some(value) => keyspace::decode(&key, &value)?,
-                    None => PartitionRecord {
-                        high_watermark: 0,
-                        log_start_offset: 0,
-                        max_timestamp: -1,
-                    },
+                    None => entries::empty_partition(),
                 };
                 Ok(entry.insert(record))
             }
@@ -427,6 +424,7 @@ async fn commit_object(
     }
 
     let mut live_bytes = 0;
+    let indexed = !runs.is_empty();
     for run in runs {
         let last = run.last_offset();
         let state = group.partition(tx, store, run.topic, run.partition).await?;
@@ -438,11 +436,12 @@ async fn commit_object(
                 &last.0.to_le_bytes(),
             );
         }
+        if state.bytes == 0 {
+            entries::set_head(state, Some(&run.entry));
+        }
+        state.bytes += run.entry.length;
         live_bytes += run.entry.length;
-        tx.set(
-            &ks.index_entry(run.topic, run.partition, last),
-            &keyspace::encode(&run.entry),
-        );
+        entries::add_entry(tx, store, run.topic, run.partition, &run.entry, commit.object);
     }
     let record = ObjectRecord {
         key: commit.key.clone(),
@@ -450,8 +449,16 @@ async fn commit_object(
         live_bytes,
         created_ms: store.clock.now_ms(),
         batch_count: u32::try_from(outcomes.len()).unwrap_or(u32::MAX),
+        ..ObjectRecord::default()
     };
     tx.set(&object_key, &keyspace::encode(&record));
+    if indexed {
+        entries::candidate(tx, store, commit.object, 0, commit.size);
+    } else {
+        // Every batch was refused or a duplicate: nothing will ever read it.
+        entries::dereference_if_unreferenced(tx, store, commit.object, store.delete_grace_ms)
+            .await?;
+    }
     for (chunk, outcomes) in outcomes.chunks(RESULTS_CHUNK).enumerate() {
         let mut results = CommitResults::default();
         for (i, outcome) in outcomes.iter().enumerate() {

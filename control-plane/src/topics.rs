@@ -200,8 +200,10 @@ pub async fn list_topics(store: &Store) -> Result<Vec<Topic>> {
         })
 }
 
-/// Deletes topics with their partitions, index and producer states. Their objects' bytes are left to
-/// garbage collection.
+/// Deletes topics: from the transaction that removes a topic's name and record on,
+/// nothing can be written to it or read from it, and a topic created under its name is
+/// another topic. Its `deleted_topic` marker tells the lifecycle task to clear the rest
+/// (index, partitions, producer states, committed offsets) and release its objects.
 pub async fn delete_topics(store: &Store, topics: &[TopicRef]) -> Result<Vec<TopicOutcome>> {
     let mut results = Vec::with_capacity(topics.len());
     for topic in topics {
@@ -211,16 +213,12 @@ pub async fn delete_topics(store: &Store, topics: &[TopicRef]) -> Result<Vec<Top
                 let found = resolve(&tx, store, topic).await?;
                 if let Ok(topic) = &found {
                     let ks = &store.ks;
-                    tx.clear(&ks.topic_name(&topic.name));
-                    tx.clear(&ks.topic(topic.id));
-                    for range in [
-                        ks.partitions(topic.id),
-                        ks.index_of_topic(topic.id),
-                        ks.time_of_topic(topic.id),
-                        ks.producer_states_of_topic(topic.id),
-                    ] {
-                        tx.clear_range(&range.begin, &range.end);
+                    let key = ks.topic(topic.id);
+                    if let Some(record) = tx.get(&key).await? {
+                        tx.set(&ks.deleted_topic(topic.id), &record);
                     }
+                    tx.clear(&ks.topic_name(&topic.name));
+                    tx.clear(&key);
                 }
                 Ok::<_, Error>(found)
             })

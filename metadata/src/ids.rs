@@ -30,6 +30,10 @@ pub struct ObjectId(pub Ulid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AgentId(pub Ulid);
 
+/// A compaction job, planned by the control plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub Ulid);
+
 /// Bytes that should have held a 16-byte id did not.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected a 16-byte id, got {0} bytes")]
@@ -53,45 +57,31 @@ impl TopicId {
     }
 }
 
-impl ObjectId {
-    pub fn new() -> Self {
-        ObjectId(Ulid::new())
-    }
+/// Ids named by a ULID: time-ordered, unique without coordination, 16 bytes stored.
+macro_rules! ulid_id {
+    ($($ty:ident),*) => {$(
+        impl $ty {
+            pub fn new() -> Self {
+                $ty(Ulid::new())
+            }
 
-    pub fn from_slice(bytes: &[u8]) -> Result<Self, BadId> {
-        Ok(ObjectId(Ulid::from_bytes(sixteen(bytes)?)))
-    }
+            pub fn from_slice(bytes: &[u8]) -> Result<Self, BadId> {
+                Ok($ty(Ulid::from_bytes(sixteen(bytes)?)))
+            }
 
-    pub fn to_bytes(self) -> [u8; 16] {
-        self.0.to_bytes()
-    }
+            pub fn to_bytes(self) -> [u8; 16] {
+                self.0.to_bytes()
+            }
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    )*};
 }
-
-impl Default for ObjectId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl AgentId {
-    pub fn new() -> Self {
-        AgentId(Ulid::new())
-    }
-
-    pub fn from_slice(bytes: &[u8]) -> Result<Self, BadId> {
-        Ok(AgentId(Ulid::from_bytes(sixteen(bytes)?)))
-    }
-
-    pub fn to_bytes(self) -> [u8; 16] {
-        self.0.to_bytes()
-    }
-}
-
-impl Default for AgentId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+ulid_id!(ObjectId, AgentId, JobId);
 
 macro_rules! display_inner {
     ($($ty:ty),*) => {$(
@@ -102,4 +92,4 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(TopicId, Partition, Offset, ObjectId, AgentId, ProducerId);
+display_inner!(TopicId, Partition, Offset, ObjectId, AgentId, JobId, ProducerId);

@@ -21,6 +21,12 @@
 //! | `("group", group_id)`                          | [`GroupRecord`]  |
 //! | `("group_member", group_id, member_id)`        | [`GroupMemberRecord`] |
 //! | `("group_offset", group_id, topic, partition)` | [`CommittedOffset`] |
+//! | `("object_ref", object_id, topic_id, partition, last_offset)` | empty: the reverse of an index entry |
+//! | `("deletion", due_ms, object_id)`              | empty: a dereferenced object, to delete from the bucket once due |
+//! | `("candidate", level, object_id)`              | size (i64 LE): an object waiting for compaction at its level |
+//! | `("job", job_id)`                              | [`JobRecord`]    |
+//! | `("deleted_topic", topic_id)`                  | [`TopicRecord`]: a deleted topic whose keys are still being cleared |
+//! | `("count", name)`                              | i64 LE, kept with atomic adds: `index_entries`, `candidates/L`, `candidate_bytes/L` |
 //!
 //! Index entries are keyed by their *last* offset, so the entry that holds offset `o`
 //! is the first key at or after `("index", t, p, o)`. The time index holds a key only
@@ -29,18 +35,23 @@
 //!
 //! Producer states sort under their topic, so deleting a topic clears them with one
 //! range, and the expiry pass pages through all of them in one range.
+//!
+//! Every index entry has its reverse under `object_ref`, written and cleared with it,
+//! so "does anything still reference this object" is one range read (see
+//! docs/lifecycle.md). Deletions sort by when they are due, candidates by level and then
+//! by object id, which is time order.
 
 use foundationdb_tuple::{Subspace, TuplePack, TupleUnpack, Uuid};
 use prost::Message;
 
 pub use crate::error::printable;
 use crate::error::{Error, Result};
-use crate::ids::{AgentId, ObjectId, Offset, Partition, ProducerId, TopicId};
+use crate::ids::{AgentId, JobId, ObjectId, Offset, Partition, ProducerId, TopicId};
 use crate::transaction::RangeOption;
 
 pub use crate::records::{
     AgentRecord, CommitResults, CommittedOffset, GroupMemberRecord, GroupProtocol, GroupRecord,
-    IndexEntry, LeaseRecord, ObjectRecord, PartitionRecord, ProducerRecord, ProducerStateRecord,
+    IndexEntry, JobRecord, LeaseRecord, ObjectRecord, PartitionRecord, ProducerRecord, ProducerStateRecord,
     SequenceRange, TopicRecord,
 };
 
@@ -59,6 +70,12 @@ const PRODUCER_STATE: &str = "producer_state";
 const GROUP: &str = "group";
 const GROUP_MEMBER: &str = "group_member";
 const GROUP_OFFSET: &str = "group_offset";
+const OBJECT_REF: &str = "object_ref";
+const DELETION: &str = "deletion";
+const CANDIDATE: &str = "candidate";
+const JOB: &str = "job";
+const DELETED_TOPIC: &str = "deleted_topic";
+const COUNT: &str = "count";
 
 /// The keys of one Weir cluster.
 #[derive(Clone, Debug)]
@@ -110,6 +127,12 @@ impl Keyspace {
         self.range(&(PARTITION, topic.0))
     }
 
+    /// The partition a key in [`Keyspace::partitions`] names.
+    pub fn partition_of_key(&self, key: &[u8]) -> Result<Partition> {
+        let (_, _, partition): (String, Uuid, i32) = self.unpack(key)?;
+        Ok(Partition(partition))
+    }
+
     pub fn index_entry(&self, topic: TopicId, partition: Partition, last: Offset) -> Vec<u8> {
         self.key(&(INDEX, topic.0, partition.0, last.0))
     }
@@ -124,6 +147,31 @@ impl Keyspace {
     /// Every index entry of a topic.
     pub fn index_of_topic(&self, topic: TopicId) -> RangeOption {
         self.range(&(INDEX, topic.0))
+    }
+
+    /// Every index entry of a partition, in offset order.
+    pub fn index_of_partition(&self, topic: TopicId, partition: Partition) -> RangeOption {
+        self.range(&(INDEX, topic.0, partition.0))
+    }
+
+    /// The index entries of a partition whose last offset is in `first..=last`.
+    pub fn index_between(
+        &self,
+        topic: TopicId,
+        partition: Partition,
+        first: Offset,
+        last: Offset,
+    ) -> RangeOption {
+        RangeOption::new(
+            self.index_entry(topic, partition, first)
+                ..self.index_entry(topic, partition, Offset(last.0.saturating_add(1))),
+        )
+    }
+
+    /// The partition and last offset a key in [`Keyspace::index_of_topic`] names.
+    pub fn index_entry_of_key(&self, key: &[u8]) -> Result<(Partition, Offset)> {
+        let (_, _, partition, last): (String, Uuid, i32, i64) = self.unpack(key)?;
+        Ok((Partition(partition), Offset(last)))
     }
 
     /// The last offset an index entry's key names.
@@ -147,12 +195,119 @@ impl Keyspace {
         self.range(&(TIME, topic.0))
     }
 
+    pub fn time_of_partition(&self, topic: TopicId, partition: Partition) -> RangeOption {
+        self.range(&(TIME, topic.0, partition.0))
+    }
+
     pub fn object(&self, object: ObjectId) -> Vec<u8> {
         self.key(&(OBJECT, object.to_bytes().as_slice()))
     }
 
     pub fn object_results(&self, object: ObjectId, chunk: u32) -> Vec<u8> {
         self.key(&(OBJECT_RESULTS, object.to_bytes().as_slice(), chunk))
+    }
+
+    /// Every chunk of an object's commit answers.
+    pub fn object_results_of(&self, object: ObjectId) -> RangeOption {
+        self.range(&(OBJECT_RESULTS, object.to_bytes().as_slice()))
+    }
+
+    /// The reverse of the index entry `(topic, partition, last)` naming `object`.
+    pub fn object_ref(
+        &self,
+        object: ObjectId,
+        topic: TopicId,
+        partition: Partition,
+        last: Offset,
+    ) -> Vec<u8> {
+        self.key(&(
+            OBJECT_REF,
+            object.to_bytes().as_slice(),
+            topic.0,
+            partition.0,
+            last.0,
+        ))
+    }
+
+    /// Every index entry naming `object`, as reverse keys.
+    pub fn object_refs(&self, object: ObjectId) -> RangeOption {
+        self.range(&(OBJECT_REF, object.to_bytes().as_slice()))
+    }
+
+    /// The topic, partition and last offset a key in [`Keyspace::object_refs`] names.
+    pub fn object_ref_entry(&self, key: &[u8]) -> Result<(TopicId, Partition, Offset)> {
+        let (_, _, topic, partition, last): (String, Vec<u8>, Uuid, i32, i64) =
+            self.unpack(key)?;
+        Ok((TopicId(topic), Partition(partition), Offset(last)))
+    }
+
+    /// An object queued for deletion from the bucket, due at `due_ms`.
+    pub fn deletion(&self, due_ms: i64, object: ObjectId) -> Vec<u8> {
+        self.key(&(DELETION, due_ms, object.to_bytes().as_slice()))
+    }
+
+    /// Deletions due at or before `now_ms`, soonest first.
+    pub fn deletions_due(&self, now_ms: i64) -> RangeOption {
+        let mut range = self.range(&(DELETION,));
+        range.end = self.key(&(DELETION, now_ms.saturating_add(1)));
+        range
+    }
+
+    /// Every queued deletion.
+    pub fn deletions(&self) -> RangeOption {
+        self.range(&(DELETION,))
+    }
+
+    /// The due time and object of a key in [`Keyspace::deletions`].
+    pub fn deletion_of_key(&self, key: &[u8]) -> Result<(i64, ObjectId)> {
+        let (_, due, object): (String, i64, Vec<u8>) = self.unpack(key)?;
+        let object = ObjectId::from_slice(&object).map_err(|e| Error::corrupt(key, e))?;
+        Ok((due, object))
+    }
+
+    /// An object waiting for compaction at `level`.
+    pub fn candidate(&self, level: u32, object: ObjectId) -> Vec<u8> {
+        self.key(&(CANDIDATE, level, object.to_bytes().as_slice()))
+    }
+
+    /// The objects waiting at `level`, oldest first.
+    pub fn candidates(&self, level: u32) -> RangeOption {
+        self.range(&(CANDIDATE, level))
+    }
+
+    /// The object of a key in [`Keyspace::candidates`].
+    pub fn candidate_of_key(&self, key: &[u8]) -> Result<ObjectId> {
+        let (_, _, object): (String, u32, Vec<u8>) = self.unpack(key)?;
+        ObjectId::from_slice(&object).map_err(|e| Error::corrupt(key, e))
+    }
+
+    pub fn job(&self, job: JobId) -> Vec<u8> {
+        self.key(&(JOB, job.to_bytes().as_slice()))
+    }
+
+    /// Every compaction job, oldest first.
+    pub fn jobs(&self) -> RangeOption {
+        self.range(&(JOB,))
+    }
+
+    /// The job of a key in [`Keyspace::jobs`].
+    pub fn job_of_key(&self, key: &[u8]) -> Result<JobId> {
+        let (_, job): (String, Vec<u8>) = self.unpack(key)?;
+        JobId::from_slice(&job).map_err(|e| Error::corrupt(key, e))
+    }
+
+    /// A deleted topic whose keys are still being cleared.
+    pub fn deleted_topic(&self, topic: TopicId) -> Vec<u8> {
+        self.key(&(DELETED_TOPIC, topic.0))
+    }
+
+    pub fn deleted_topics(&self) -> RangeOption {
+        self.range(&(DELETED_TOPIC,))
+    }
+
+    /// A counter kept with atomic adds (read it with [`crate::decode_counter`]).
+    pub fn count(&self, name: &str) -> Vec<u8> {
+        self.key(&(COUNT, name))
     }
 
     pub fn agent(&self, agent: AgentId) -> Vec<u8> {
@@ -227,6 +382,11 @@ impl Keyspace {
     /// A group's committed offsets for one topic.
     pub fn group_topic_offsets(&self, group: &str, topic: &str) -> RangeOption {
         self.range(&(GROUP_OFFSET, group, topic))
+    }
+
+    /// Every committed offset of every group.
+    pub fn all_group_offsets(&self) -> RangeOption {
+        self.range(&(GROUP_OFFSET,))
     }
 
     /// The topic and partition of a key in [`Keyspace::group_offsets`].

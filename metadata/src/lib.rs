@@ -24,7 +24,7 @@ pub use embedded::{EmbeddedConfig, EmbeddedStore, FaultConfig, MVCC_WINDOW};
 pub use error::{Error, ErrorKind, MAX_KEY_BYTES, MAX_TRANSACTION_BYTES, MAX_VALUE_BYTES, Result};
 #[cfg(feature = "fdb")]
 pub use fdb::FdbStore;
-pub use ids::{AgentId, BadId, ObjectId, Offset, Partition, ProducerId, TopicId};
+pub use ids::{AgentId, BadId, JobId, ObjectId, Offset, Partition, ProducerId, TopicId};
 pub use keyspace::Keyspace;
 pub use transaction::{
     BackendTransaction, KeyValue, RangeOption, RangePage, Transaction, decode_counter, key_after,

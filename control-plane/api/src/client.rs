@@ -32,6 +32,7 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 use crate::proto::agents_client::AgentsClient;
 use crate::proto::groups_client::GroupsClient;
 use crate::proto::index_client::IndexClient;
+use crate::proto::jobs_client::JobsClient;
 use crate::proto::producers_client::ProducersClient;
 use crate::proto::sequencer_client::SequencerClient;
 use crate::proto::topics_client::TopicsClient;
@@ -50,6 +51,7 @@ pub struct ControlPlaneClient {
     pub agents: AgentsClient<Authed>,
     pub producers: ProducersClient<Authed>,
     pub groups: GroupsClient<Authed>,
+    pub jobs: JobsClient<Authed>,
 }
 
 /// How to reach the control plane.
@@ -139,6 +141,9 @@ impl ControlPlaneClient {
             agents: AgentsClient::new(authed()),
             producers: ProducersClient::new(authed()),
             groups: GroupsClient::new(authed()),
+            jobs: JobsClient::new(authed())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
         })
     }
 }

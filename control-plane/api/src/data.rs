@@ -66,6 +66,23 @@ pub struct ObjectCommit {
 /// What one batch of a commit got: its base offset, or why not.
 pub type BatchOutcome = Result<Offset, Refusal>;
 
+/// A commit's answer: one outcome per batch, and how far compaction is behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub outcomes: Vec<BatchOutcome>,
+    pub backlog: Backlog,
+}
+
+/// What the control plane asks of produce while compaction is behind
+/// (docs/lifecycle.md, "Keeping up").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Delay produce answers by this much.
+    pub throttle: Duration,
+    /// Refuse new produce (retriable) until it drains.
+    pub full: bool,
+}
+
 /// Where a run of one partition's batches is: a range of an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -85,7 +102,7 @@ impl IndexEntry {
         Offset(self.base_offset.0 + self.record_count)
     }
 
-    fn from_message(entry: proto::IndexEntry) -> Result<IndexEntry, Status> {
+    pub fn from_message(entry: proto::IndexEntry) -> Result<IndexEntry, Status> {
         Ok(IndexEntry {
             object: ObjectId::from_slice(&entry.object_id).map_err(|e| {
                 Status::data_loss(format!("an index entry names a bad object id: {e}"))
@@ -140,11 +157,23 @@ pub struct OffsetAnswer {
     pub entry: Option<IndexEntry>,
 }
 
+/// A partition's bounds after a change the watch reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionAdvance {
+    pub topic: TopicId,
+    pub partition: Partition,
+    pub high_watermark: Offset,
+    pub log_start_offset: Offset,
+    /// Compaction replaced some of its index entries: what is kept of them is stale.
+    pub entries_replaced: bool,
+}
+
 /// What the watermark watch says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatermarkUpdate {
-    /// Partitions' high watermarks went up.
-    Advances(Vec<(TopicId, Partition, Offset)>),
+    /// Partitions' high watermarks went up, or their log start offsets, or their
+    /// entries were replaced.
+    Advances(Vec<PartitionAdvance>),
     /// The watcher fell behind and missed advances: forget every watermark known.
     Resync,
 }
@@ -152,7 +181,7 @@ pub enum WatermarkUpdate {
 impl ControlPlaneClient {
     /// Commits an uploaded object: one outcome per batch, in order. A repeat of a
     /// commit is answered with the first answer.
-    pub async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, Status> {
+    pub async fn commit_object(&self, commit: &ObjectCommit) -> Result<Committed, Status> {
         let request = proto::CommitObjectRequest {
             object_id: commit.id.to_bytes().to_vec(),
             key: commit.key.clone(),
@@ -174,13 +203,17 @@ impl ControlPlaneClient {
                 })
                 .collect(),
         };
-        let results = self
+        let answer = self
             .sequencer
             .clone()
             .commit_object(request)
             .await?
-            .into_inner()
-            .results;
+            .into_inner();
+        let backlog = Backlog {
+            throttle: Duration::from_millis(u64::from(answer.throttle_ms)),
+            full: answer.backlog_full,
+        };
+        let results = answer.results;
         if results.len() != commit.batches.len() {
             return Err(Status::internal(format!(
                 "the commit of object {} answered {} batches of {}",
@@ -189,10 +222,49 @@ impl ControlPlaneClient {
                 commit.batches.len()
             )));
         }
-        Ok(results
+        let outcomes = results
             .into_iter()
             .map(|r| match Refusal::of(r.error, r.message) {
                 None => Ok(Offset(r.base_offset)),
+                Some(refusal) => Err(refusal),
+            })
+            .collect();
+        Ok(Committed { outcomes, backlog })
+    }
+
+    /// Kafka's DeleteRecords: raises each partition's log start offset to `offset`
+    /// (`-1`: the high watermark); one answer per partition, the new low watermark.
+    pub async fn delete_records(
+        &self,
+        deletions: &[(TopicId, Partition, Offset)],
+    ) -> Result<Vec<Result<Offset, Refusal>>, Status> {
+        let answers = self
+            .index
+            .clone()
+            .delete_records(proto::DeleteRecordsRequest {
+                partitions: deletions
+                    .iter()
+                    .map(|(topic, partition, offset)| proto::RecordsDeletion {
+                        topic_id: topic.as_bytes().to_vec(),
+                        partition: partition.0,
+                        offset: offset.0,
+                    })
+                    .collect(),
+            })
+            .await?
+            .into_inner()
+            .partitions;
+        if answers.len() != deletions.len() {
+            return Err(Status::internal(format!(
+                "DeleteRecords answered {} partitions of {}",
+                answers.len(),
+                deletions.len()
+            )));
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| match Refusal::of(a.error, a.message) {
+                None => Ok(Offset(a.low_watermark)),
                 Some(refusal) => Err(refusal),
             })
             .collect())
@@ -304,8 +376,13 @@ impl ControlPlaneClient {
                     .advances
                     .into_iter()
                     .filter_map(|a| {
-                        let topic = TopicId::from_slice(&a.topic_id).ok()?;
-                        Some((topic, Partition(a.partition), Offset(a.high_watermark)))
+                        Some(PartitionAdvance {
+                            topic: TopicId::from_slice(&a.topic_id).ok()?,
+                            partition: Partition(a.partition),
+                            high_watermark: Offset(a.high_watermark),
+                            log_start_offset: Offset(a.log_start_offset),
+                            entries_replaced: a.entries_replaced,
+                        })
                     })
                     .collect(),
             ))

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod client;
 pub mod data;
 mod error;
+pub mod jobs;
 pub mod names;
 pub mod topic_config;
 
