@@ -157,7 +157,14 @@ impl Agent {
             contact.clone(),
             background.clone(),
         );
+        let missing_objects = prometheus_client::metrics::counter::Counter::default();
+        registry.register(
+            "weir_fetch_missing_objects",
+            "Fetches that found an object the index names missing from the bucket after resolving the offsets again (lost data)",
+            missing_objects.clone(),
+        );
         let ctx = Arc::new(Context {
+            missing_objects,
             produce_bytes: Arc::new(Semaphore::new(
                 usize::try_from(config.max_buffered_bytes)
                     .unwrap_or(usize::MAX)

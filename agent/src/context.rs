@@ -28,4 +28,7 @@ pub struct Context {
     pub produce_bytes: Arc<Semaphore>,
     /// The produce path's bounds, watched.
     pub handoffs: Arc<Handoffs>,
+    /// Fetches that found an object the index names missing from the bucket, even
+    /// after resolving the offsets again: lost data (`weir_fetch_missing_objects`).
+    pub missing_objects: prometheus_client::metrics::counter::Counter,
 }

@@ -65,6 +65,15 @@ impl Error {
         }
     }
 
+    /// Whether an object the index named is not in the bucket.
+    pub fn is_missing_object(&self) -> bool {
+        match self {
+            Error::Cache(e) => e.kind() == weir_cache::ErrorKind::NotFound,
+            Error::ObjectStore(object_store::Error::NotFound { .. }) => true,
+            _ => false,
+        }
+    }
+
     /// The Kafka error a client gets for this failure.
     pub fn kafka_code(&self) -> i16 {
         match self {
@@ -120,5 +129,7 @@ pub fn kafka_error(code: i32) -> ResponseError {
         ErrorCode::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
         ErrorCode::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         ErrorCode::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        ErrorCode::PolicyViolation => ResponseError::PolicyViolation,
+        ErrorCode::JobLost => ResponseError::UnknownServerError,
     }
 }

@@ -1,27 +1,36 @@
 //! What the agent remembers of the index, so fetches need the control plane only when
 //! there is something new to learn.
 //!
-//! Index entries never change once committed, so they are kept as they are read. A
-//! partition's high watermark is *known* while the control plane's watch is connected:
+//! A partition's high watermark is *known* while the control plane's watch is connected:
 //! the watch raises it on every commit, and a resync (or a broken watch) forgets every
 //! known watermark. A fetch at the known watermark — a tailing consumer's long poll — is
 //! answered from here, and so is one whose entries are all here.
 //!
-//! (Retention will move log start offsets; it must then drop the entries below them.)
+//! Index entries are removed by retention, DeleteRecords and topic deletion, and
+//! replaced by compaction; the watch says so (a log start advance drops the entries
+//! below it, a compaction swap drops the partition's entries). Whatever the watch
+//! missed, entries are used at most [`ENTRY_TTL`] after they were read: the grace
+//! period before a dereferenced object is deleted is set from it (docs/lifecycle.md).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use weir_control_plane_api::data::{IndexEntry, PartitionIndex};
+use weir_control_plane_api::data::{IndexEntry, PartitionAdvance, PartitionIndex};
 use weir_metadata::{Offset, Partition, TopicId};
 
 /// Entries kept per partition: the newest, which tailing consumers read.
 const ENTRIES_PER_PARTITION: usize = 512;
 
+/// How long after it was read an index entry may still be used.
+pub const ENTRY_TTL: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Debug)]
 struct Known {
     /// Contiguous entries in offset order.
     entries: Vec<IndexEntry>,
+    /// When the oldest of `entries` was read.
+    read_at: Instant,
     /// Set while the watch vouches for it.
     high_watermark: Option<Offset>,
     log_start_offset: Offset,
@@ -31,6 +40,7 @@ impl Default for Known {
     fn default() -> Self {
         Known {
             entries: Vec::new(),
+            read_at: Instant::now(),
             high_watermark: None,
             log_start_offset: Offset(0),
         }
@@ -70,6 +80,28 @@ impl IndexCache {
         });
     }
 
+    /// What the watch said of a partition: its high watermark, its log start (entries
+    /// wholly below it are gone), and whether compaction replaced entries.
+    pub fn apply(&self, advance: &PartitionAdvance) {
+        self.advance(advance.topic, advance.partition, advance.high_watermark);
+        self.update(advance.topic, advance.partition, |known| {
+            if advance.log_start_offset > known.log_start_offset {
+                known.log_start_offset = advance.log_start_offset;
+                known
+                    .entries
+                    .retain(|e| e.end() > advance.log_start_offset);
+            }
+            if advance.entries_replaced {
+                known.entries.clear();
+            }
+        });
+    }
+
+    /// Forgets a partition's entries: a read found one of their objects missing.
+    pub fn forget_entries(&self, topic: TopicId, partition: Partition) {
+        self.update(topic, partition, |known| known.entries.clear());
+    }
+
     /// Advances may have been missed: no watermark is known any more.
     pub fn forget_watermarks(&self) {
         for (key, known) in &self.partitions {
@@ -89,7 +121,14 @@ impl IndexCache {
             if let Some(h) = known.high_watermark.as_mut() {
                 *h = (*h).max(read.high_watermark);
             }
+            if known.entries.is_empty() || known.read_at.elapsed() > ENTRY_TTL {
+                known.entries.clear();
+                known.read_at = Instant::now();
+            }
             merge(&mut known.entries, &read.entries);
+            if known.entries.first() == read.entries.first() {
+                known.read_at = Instant::now();
+            }
         });
     }
 
@@ -111,6 +150,9 @@ impl IndexCache {
         let mut bytes = 0;
         let mut next = from;
         if from < high_watermark {
+            if known.read_at.elapsed() > ENTRY_TTL {
+                return None;
+            }
             let start = known
                 .entries
                 .iter()

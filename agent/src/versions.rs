@@ -13,6 +13,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -68,6 +69,7 @@ mod tests {
             ApiKey::ApiVersions => pair!(ApiVersionsRequest, ApiVersionsResponse),
             ApiKey::CreateTopics => pair!(CreateTopicsRequest, CreateTopicsResponse),
             ApiKey::DeleteTopics => pair!(DeleteTopicsRequest, DeleteTopicsResponse),
+            ApiKey::DeleteRecords => pair!(DeleteRecordsRequest, DeleteRecordsResponse),
             ApiKey::DescribeConfigs => pair!(DescribeConfigsRequest, DescribeConfigsResponse),
             ApiKey::AlterConfigs => pair!(AlterConfigsRequest, AlterConfigsResponse),
             ApiKey::IncrementalAlterConfigs => {

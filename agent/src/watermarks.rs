@@ -39,8 +39,8 @@ impl Watermarks {
                                         sender.send_modify(|n| *n += 1);
                                     }
                                     Some(Ok(WatermarkUpdate::Advances(advances))) => {
-                                        for (topic, partition, high_watermark) in advances {
-                                            index.advance(topic, partition, high_watermark);
+                                        for advance in &advances {
+                                            index.apply(advance);
                                         }
                                         sender.send_modify(|n| *n += 1);
                                     }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_cache::BlockCache;
 use weir_control_plane_api::ControlPlaneClient;
-use weir_control_plane_api::data::{BatchOutcome, BatchRef, ObjectCommit};
+use weir_control_plane_api::data::{Backlog, BatchOutcome, BatchRef, Committed, ObjectCommit};
 use weir_metadata::{ObjectId, Offset, Partition, TopicId};
 
 use crate::batch::ValidBatch;
@@ -63,9 +63,15 @@ struct Submission {
 pub struct WriterHandle {
     queue: mpsc::Sender<Submission>,
     handoffs: Arc<Handoffs>,
+    backlog: Arc<parking_lot::Mutex<Backlog>>,
 }
 
 impl WriterHandle {
+    /// What the control plane said of compaction's backlog with its last commit answer.
+    pub fn backlog(&self) -> Backlog {
+        *self.backlog.lock()
+    }
+
     /// Adds a batch to the open object; the returned [`PendingAck`] resolves once the
     /// object holding it is committed. Batches submitted one after another keep that
     /// order in their partition.
@@ -125,7 +131,13 @@ pub fn spawn(
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (queue, submissions) = mpsc::channel(1024);
     let (sealed_tx, sealed_rx) = mpsc::channel(config.uploads_in_flight.max(1));
-    let committer = tokio::spawn(commit_in_order(sealed_rx, control, config.deadline));
+    let backlog = Arc::new(parking_lot::Mutex::new(Backlog::default()));
+    let committer = tokio::spawn(commit_in_order(
+        sealed_rx,
+        control,
+        config.deadline,
+        backlog.clone(),
+    ));
     let writer = Writer {
         uploads: Arc::new(Semaphore::new(config.uploads_in_flight.max(1))),
         config,
@@ -138,7 +150,14 @@ pub fn spawn(
         writer.run(submissions, cancel).await;
         let _ = committer.await;
     });
-    (WriterHandle { queue, handoffs }, task)
+    (
+        WriterHandle {
+            queue,
+            handoffs,
+            backlog,
+        },
+        task,
+    )
 }
 
 type Waiter = oneshot::Sender<Ack>;
@@ -287,6 +306,7 @@ async fn commit_in_order(
     mut sealed: mpsc::Receiver<InFlight>,
     control: ControlPlaneClient,
     deadline: Duration,
+    backlog: Arc<parking_lot::Mutex<Backlog>>,
 ) {
     while let Some(InFlight {
         id,
@@ -316,7 +336,11 @@ async fn commit_in_order(
             }
         };
         match commit(&control, id, size, &batches, sealed_at + deadline, deadline).await {
-            Ok(results) => {
+            Ok(Committed {
+                outcomes: results,
+                backlog: behind,
+            }) => {
+                *backlog.lock() = behind;
                 tracing::debug!(
                     object = %id,
                     batches = batches.len(),
@@ -350,7 +374,7 @@ async fn commit(
     batches: &[(FooterEntry, Waiter)],
     give_up: Instant,
     max_age: Duration,
-) -> Result<Vec<BatchOutcome>, Rejected> {
+) -> Result<Committed, Rejected> {
     let commit = ObjectCommit {
         id,
         key: Bucket::relative_key(id),

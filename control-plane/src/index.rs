@@ -18,6 +18,8 @@ const ENTRIES_PER_PAGE: usize = 256;
 pub struct Watermarks {
     pub high_watermark: Offset,
     pub log_start_offset: Offset,
+    /// The largest timestamp of the entries retention and DeleteRecords removed.
+    pub trimmed_max_timestamp: i64,
 }
 
 /// A read of one partition's index, and what an offset query asks for: the API's.
@@ -68,11 +70,12 @@ async fn watermarks(
     let key = store.ks.partition(topic, partition);
     let state = match tx.get(&key).await? {
         Some(value) => keyspace::decode::<PartitionRecord>(&key, &value)?,
-        None => PartitionRecord::default(),
+        None => crate::lifecycle::entries::empty_partition(),
     };
     Ok(Ok(Watermarks {
         high_watermark: Offset(state.high_watermark),
         log_start_offset: Offset(state.log_start_offset),
+        trimmed_max_timestamp: state.trimmed_max_timestamp,
     }))
 }
 
@@ -210,16 +213,57 @@ async fn list_offset(
         return Ok(Ok(answer(None, None)));
     };
     let last = Offset(decode_counter(&time.value));
-    // The entry may have been removed by retention since; the next one then answers.
-    let range = ks
-        .index_from(topic, partition, last.max(marks.log_start_offset))
-        .limit(1);
-    let Some(kv) = tx.get_range(&range).await?.into_iter().next() else {
+    let found = match timestamp {
+        // Retention removed entries whose timestamps reached this one: a live entry
+        // before the one the time index names may reach it too (the removed ones
+        // raised the running maximum the time index follows). Look from the log start.
+        Some(ts) if ts <= marks.trimmed_max_timestamp || last < marks.log_start_offset => {
+            first_reaching(tx, store, topic, partition, marks.log_start_offset, ts).await?
+        }
+        _ => {
+            let range = ks
+                .index_from(topic, partition, last.max(marks.log_start_offset))
+                .limit(1);
+            match tx.get_range(&range).await?.into_iter().next() {
+                Some(kv) => Some(keyspace::decode::<IndexEntry>(&kv.key, &kv.value)?),
+                None => None,
+            }
+        }
+    };
+    let Some(entry) = found else {
         return Ok(Ok(answer(None, None)));
     };
-    let entry: IndexEntry = keyspace::decode(&kv.key, &kv.value)?;
     Ok(Ok(answer(
         Some(Offset(entry.base_offset.max(marks.log_start_offset.0))),
         Some(entry),
     )))
+}
+
+/// The first entry from `from` on whose largest timestamp reaches `ts`: a scan that
+/// ends at the first such entry (the one the time index names, if it is live).
+async fn first_reaching(
+    tx: &Transaction,
+    store: &Store,
+    topic: TopicId,
+    partition: Partition,
+    from: Offset,
+    ts: i64,
+) -> Result<Option<IndexEntry>> {
+    let mut range = Some(
+        store
+            .ks
+            .index_from(topic, partition, from)
+            .limit(ENTRIES_PER_PAGE),
+    );
+    while let Some(r) = range {
+        let page = tx.get_range_page(&r, false).await?;
+        for kv in &page.kvs {
+            let entry: IndexEntry = keyspace::decode(&kv.key, &kv.value)?;
+            if entry.max_timestamp >= ts {
+                return Ok(Some(entry));
+            }
+        }
+        range = r.next_page(&page).map(|next| next.limit(ENTRIES_PER_PAGE));
+    }
+    Ok(None)
 }

@@ -11,6 +11,7 @@ pub mod groups;
 pub mod http;
 pub mod index;
 pub mod lease;
+pub mod lifecycle;
 pub mod metrics;
 pub mod producers;
 pub mod registry;
@@ -41,6 +42,7 @@ use crate::auth::RequireToken;
 use crate::clock::{Clock, SystemClock};
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::lease::Lease;
+use crate::lifecycle::{Lifecycle, LifecycleConfig};
 use crate::metrics::SequencerMetrics;
 use crate::registry::RegistryConfig;
 use crate::sequencer::{SequencerConfig, SequencerHandle};
@@ -72,6 +74,8 @@ pub struct ControlPlaneConfig {
     /// `transactional.id.expiration.ms`, 7 days by default).
     pub producer_state_expiry: Duration,
     pub groups: GroupConfig,
+    /// Retention, compaction and the deletion of dereferenced objects.
+    pub lifecycle: LifecycleConfig,
 }
 
 impl Default for ControlPlaneConfig {
@@ -87,6 +91,7 @@ impl Default for ControlPlaneConfig {
             registry: RegistryConfig::default(),
             producer_state_expiry: Duration::from_secs(7 * 24 * 60 * 60),
             groups: GroupConfig::default(),
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -127,7 +132,9 @@ impl ControlPlane {
         db: Database,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let store = Store::new(db, &config.cluster, clock);
+        let mut store = Store::new(db, &config.cluster, clock);
+        store.delete_grace_ms =
+            i64::try_from(config.lifecycle.delete_grace.as_millis()).unwrap_or(i64::MAX);
         let mut registry = Registry::default();
         let metrics = SequencerMetrics::register(&mut registry);
         let hub = WatermarkHub::new(4096);
@@ -156,8 +163,16 @@ impl ControlPlane {
             config.groups.clone(),
             metrics::GroupMetrics::register(&mut registry),
         );
+        let lifecycle = Lifecycle::new(
+            store.clone(),
+            lease.clone(),
+            hub.clone(),
+            metrics::LifecycleMetrics::register(&mut registry),
+            config.lifecycle.clone(),
+        );
         let tasks = vec![
             sequencer_task,
+            lifecycle.clone().spawn(cancel.clone()),
             groups.spawn_ticker(cancel.clone()),
             producers::spawn_expiry(
                 store.clone(),
@@ -176,6 +191,7 @@ impl ControlPlane {
                 registry: config.registry,
                 groups,
                 lease: lease.clone(),
+                lifecycle,
             },
             lease,
             tls: config.tls,
@@ -206,6 +222,11 @@ impl ControlPlane {
 
     pub fn hub(&self) -> &WatermarkHub {
         &self.service.hub
+    }
+
+    /// Retention, compaction planning and deletions, for tests that run them now.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.service.lifecycle
     }
 
     pub fn metrics_registry(&self) -> Arc<Registry> {
@@ -266,6 +287,12 @@ impl ControlPlane {
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             proto::producers_server::ProducersServer::new(service.clone()),
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            proto::jobs_server::JobsServer::new(service.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
             auth,
         ))
     }

@@ -104,3 +104,101 @@ impl GroupMetrics {
         metrics
     }
 }
+
+/// Labels of a per-level or per-outcome series.
+pub(crate) type Labels = Vec<(String, String)>;
+
+fn label(name: &str, value: impl ToString) -> Labels {
+    vec![(name.to_string(), value.to_string())]
+}
+
+/// The data lifecycle's metrics (docs/lifecycle.md, "Metrics").
+#[derive(Clone, Debug, Default)]
+pub struct LifecycleMetrics {
+    pub(crate) index_entries: Gauge,
+    backlog_objects: prometheus_client::metrics::family::Family<Labels, Gauge>,
+    backlog_bytes: prometheus_client::metrics::family::Family<Labels, Gauge>,
+    oldest_candidate_seconds:
+        prometheus_client::metrics::family::Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    jobs: prometheus_client::metrics::family::Family<Labels, Counter>,
+    pub(crate) rewritten_bytes: Counter,
+    pub(crate) retention_entries: Counter,
+    pub(crate) retention_bytes: Counter,
+    pub(crate) dereferenced: Counter,
+    pub(crate) deleted: Counter,
+    pub(crate) pending_deletions: Gauge,
+}
+
+impl LifecycleMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = LifecycleMetrics::default();
+        registry.register(
+            "weir_index_entries",
+            "Index entries held, over all partitions",
+            m.index_entries.clone(),
+        );
+        registry.register(
+            "weir_compaction_backlog_objects",
+            "Objects waiting for compaction, by level",
+            m.backlog_objects.clone(),
+        );
+        registry.register(
+            "weir_compaction_backlog_bytes",
+            "Bytes of the objects waiting for compaction, by level",
+            m.backlog_bytes.clone(),
+        );
+        registry.register(
+            "weir_compaction_oldest_candidate_age_seconds",
+            "How long the oldest object waiting for compaction has existed, by level",
+            m.oldest_candidate_seconds.clone(),
+        );
+        registry.register(
+            "weir_compaction_jobs",
+            "Compaction jobs ended, by outcome (committed, lost, refused)",
+            m.jobs.clone(),
+        );
+        registry.register(
+            "weir_compaction_rewritten_bytes",
+            "Bytes of index entries swapped for compacted copies",
+            m.rewritten_bytes.clone(),
+        );
+        registry.register(
+            "weir_retention_deleted_entries",
+            "Index entries removed by retention, DeleteRecords and topic deletion",
+            m.retention_entries.clone(),
+        );
+        registry.register(
+            "weir_retention_deleted_bytes",
+            "Bytes of the index entries removed by retention, DeleteRecords and topic deletion",
+            m.retention_bytes.clone(),
+        );
+        registry.register(
+            "weir_objects_dereferenced",
+            "Objects left without an index entry naming them, queued for deletion",
+            m.dereferenced.clone(),
+        );
+        registry.register(
+            "weir_objects_deleted",
+            "Dereferenced objects agents confirmed deleted from the bucket",
+            m.deleted.clone(),
+        );
+        registry.register(
+            "weir_object_deletions_pending",
+            "Dereferenced objects queued for deletion and not confirmed (counted up to 100,000)",
+            m.pending_deletions.clone(),
+        );
+        m
+    }
+
+    pub(crate) fn backlog(&self, level: u32, objects: i64, bytes: i64, oldest_ms: i64) {
+        self.backlog_objects.get_or_create(&label("level", level)).set(objects);
+        self.backlog_bytes.get_or_create(&label("level", level)).set(bytes);
+        self.oldest_candidate_seconds
+            .get_or_create(&label("level", level))
+            .set(oldest_ms as f64 / 1000.0);
+    }
+
+    pub(crate) fn job_ended(&self, outcome: &str) {
+        self.jobs.get_or_create(&label("outcome", outcome)).inc();
+    }
+}

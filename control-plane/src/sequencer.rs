@@ -349,6 +349,8 @@ impl GroupState {
                     topic,
                     partition,
                     high_watermark: Offset(record.high_watermark),
+                    log_start_offset: Offset(record.log_start_offset),
+                    entries_replaced: false,
                 }
             })
             .collect()

@@ -14,6 +14,9 @@ pub struct Store {
     pub db: Database,
     pub ks: Keyspace,
     pub clock: Arc<dyn Clock>,
+    /// How long a dereferenced object stays in the bucket before agents may delete it
+    /// (docs/lifecycle.md, "the grace rule").
+    pub delete_grace_ms: i64,
 }
 
 impl Store {
@@ -22,6 +25,7 @@ impl Store {
             db,
             ks: Keyspace::new(cluster),
             clock,
+            delete_grace_ms: 120_000,
         }
     }
 }

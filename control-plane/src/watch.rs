@@ -9,12 +9,16 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use weir_metadata::{Offset, Partition, TopicId};
 
-/// A partition's high watermark after a commit.
+/// A partition's bounds after a commit, a retention pass, DeleteRecords or a
+/// compaction swap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Advance {
     pub topic: TopicId,
     pub partition: Partition,
     pub high_watermark: Offset,
+    pub log_start_offset: Offset,
+    /// Compaction replaced some of its index entries.
+    pub entries_replaced: bool,
 }
 
 /// What a watcher receives.
@@ -66,6 +70,8 @@ mod tests {
             topic: TopicId(uuid::Uuid::nil()),
             partition: Partition(0),
             high_watermark: Offset(hwm),
+            log_start_offset: Offset(0),
+            entries_replaced: false,
         }]
     }
 

@@ -14,7 +14,7 @@ pub struct TopicId(pub Uuid);
 pub struct Partition(pub i32);
 
 /// A record offset within a partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Offset(pub i64);
 
 /// An idempotent producer's id, allocated by the control plane; Kafka's `producerId`

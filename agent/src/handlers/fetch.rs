@@ -71,10 +71,22 @@ pub async fn handle(ctx: &Context, version: i16, request: FetchRequest) -> Fetch
     let min_bytes = u64::try_from(request.min_bytes.max(0)).unwrap_or(0);
     let deadline = Instant::now()
         + Duration::from_millis(u64::try_from(request.max_wait_ms.max(0)).unwrap_or(0));
+    let mut resolved_again = false;
     let answers = loop {
         // Subscribe before reading, so a commit between the read and the wait wakes us.
         let mut advanced = ctx.watermarks.subscribe();
-        let (answers, bytes, failed) = fetch_once(ctx, &wants, max_bytes).await;
+        let (answers, bytes, failed, missing) = fetch_once(ctx, &wants, max_bytes).await;
+        if missing {
+            // An entry named an object that is gone: compaction or retention replaced
+            // or removed it after this agent read the entry. Resolve the offsets
+            // again, once; an index that still names a missing object is real loss.
+            if !resolved_again {
+                resolved_again = true;
+                continue;
+            }
+            ctx.missing_objects.inc();
+            tracing::error!("the index names an object that is not in the bucket: data lost");
+        }
         if bytes >= min_bytes.max(1) || failed || Instant::now() >= deadline {
             break answers;
         }
@@ -106,13 +118,15 @@ pub async fn handle(ctx: &Context, version: i16, request: FetchRequest) -> Fetch
     FetchResponse::default().with_responses(responses)
 }
 
-/// Reads every wanted partition once; returns the answers, the bytes read and whether
-/// some partition failed (which ends a long poll at once, as Kafka does).
+/// Reads every wanted partition once; returns the answers, the bytes read, whether
+/// some partition failed (which ends a long poll at once, as Kafka does), and whether
+/// some entry named an object missing from the bucket (its partition's cached entries
+/// are then forgotten).
 async fn fetch_once(
     ctx: &Context,
     wants: &[Want],
     max_bytes: u64,
-) -> (Vec<PartitionData>, u64, bool) {
+) -> (Vec<PartitionData>, u64, bool, bool) {
     // What the index cache can answer needs no call; the rest is read in one call.
     let mut found: Vec<Option<Result<PartitionIndex, Refusal>>> = wants
         .iter()
@@ -158,7 +172,7 @@ async fn fetch_once(
                             .with_error_code(ResponseError::NotLeaderOrFollower.code())
                     })
                     .collect();
-                return (answers, 0, true);
+                return (answers, 0, true, false);
             }
         }
     }
@@ -230,10 +244,17 @@ async fn fetch_once(
                 }
             }))
             .buffered(ENTRIES_READ_AT_ONCE);
+            let mut missing = false;
             while let Some(batches) = read.next().await {
                 match batches {
                     Ok(batches) => records.extend_from_slice(&batches),
                     Err(e) => {
+                        if e.is_missing_object() {
+                            missing = true;
+                            if let Ok(topic) = &want.resolved {
+                                ctx.index_cache.forget_entries(topic.id, want.partition);
+                            }
+                        }
                         tracing::warn!(error = %e, "read batches for fetch");
                         if records.is_empty() {
                             answer.error_code = ResponseError::KafkaStorageError.code();
@@ -243,11 +264,11 @@ async fn fetch_once(
                 }
             }
             answer.records = Some(records.freeze());
-            answer
+            (answer, missing)
         });
-    let mut answers = join_all(reads).await;
+    let (mut answers, missing): (Vec<_>, Vec<_>) = join_all(reads).await.into_iter().unzip();
     let bytes = within_limits(&mut answers, wants, max_bytes);
-    (answers, bytes, failed)
+    (answers, bytes, failed, missing.contains(&true))
 }
 
 /// Cuts each partition's records to whole batches within its `partition_max_bytes` and

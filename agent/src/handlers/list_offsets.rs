@@ -116,7 +116,9 @@ async fn lookup(
         timestamp
     };
     match batch::first_record_at_or_after(&bytes, target) {
-        Ok(Some((offset, ts))) => Ok((offset, ts)),
+        // An entry may start below the log start (DeleteRecords moves it inside one):
+        // the answer is never below it.
+        Ok(Some((found, ts))) => Ok((found.max(offset), ts)),
         Ok(None) => Ok((offset, entry.max_timestamp)),
         Err(e) => {
             tracing::warn!(error = %e, "decode batches for a timestamp lookup");

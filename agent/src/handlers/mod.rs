@@ -2,6 +2,7 @@
 
 pub mod api_versions;
 pub mod configs;
+pub mod delete_records;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod groups;
@@ -60,6 +61,7 @@ pub async fn dispatch(
         RequestKind::DescribeConfigs(r) => configs::describe(ctx, r).await.into(),
         RequestKind::IncrementalAlterConfigs(r) => configs::incremental_alter(ctx, r).await.into(),
         RequestKind::AlterConfigs(r) => configs::alter_replacing(ctx, r).await.into(),
+        RequestKind::DeleteRecords(r) => delete_records::handle(ctx, r).await.into(),
         RequestKind::DescribeCluster(_) => describe_cluster::handle(ctx, client_id).await.into(),
         RequestKind::InitProducerId(r) => init_producer_id::handle(ctx, r).await.into(),
         RequestKind::FindCoordinator(r) => groups::find_coordinator(ctx, caller, version, r)

@@ -74,6 +74,9 @@ pub struct Prepared {
     acks: i16,
     /// How long the answer may wait for commits.
     timeout: Duration,
+    /// How long to hold the answer back while compaction is behind (Kafka's
+    /// `throttle_time_ms`).
+    throttle: Duration,
     topics: Vec<(TopicName, Vec<(i32, Outcome)>)>,
 }
 
@@ -83,10 +86,16 @@ pub async fn prepare(ctx: &Context, request: ProduceRequest) -> Prepared {
         .iter()
         .map(|t| t.name.0.to_string())
         .collect();
+    let backlog = ctx.writer.backlog();
     let refused = if request.transactional_id.is_some() {
         Some(Answer::error(
             ResponseError::TransactionalIdAuthorizationFailed,
             "transactions are not supported yet",
+        ))
+    } else if backlog.full {
+        Some(Answer::error(
+            ResponseError::NotEnoughReplicas,
+            "compaction is too far behind to take more records; retry later (docs/lifecycle.md)",
         ))
     } else {
         None
@@ -98,14 +107,15 @@ pub async fn prepare(ctx: &Context, request: ProduceRequest) -> Prepared {
     let mut prepared = Prepared {
         acks: request.acks,
         timeout: answer_timeout(ctx.config.produce_timeout, request.timeout_ms),
+        throttle: backlog.throttle,
         topics: Vec::with_capacity(request.topic_data.len()),
     };
     for (t, data) in request.topic_data.into_iter().enumerate() {
         let mut partitions = Vec::with_capacity(data.partition_data.len());
         for partition in data.partition_data {
             let outcome = match (&refused, &topics) {
-                (Some(answer), _) => Outcome::Decided(Answer::error(
-                    ResponseError::TransactionalIdAuthorizationFailed,
+                (Some(answer), _) => Outcome::Decided(Answer::failed(
+                    answer.error,
                     answer.message.clone().unwrap_or_default(),
                 )),
                 (None, Err(e)) => {
@@ -208,6 +218,7 @@ pub async fn answer(prepared: Prepared) -> Option<ProduceResponse> {
     let Prepared {
         acks,
         timeout,
+        throttle,
         topics,
     } = prepared;
     let answered = join_all(topics.into_iter().map(|(name, partitions)| async move {
@@ -259,7 +270,14 @@ pub async fn answer(prepared: Prepared) -> Option<ProduceResponse> {
             .with_partition_responses(partitions)
     }))
     .await;
-    (acks != 0).then(|| ProduceResponse::default().with_responses(answered))
+    if !throttle.is_zero() {
+        tokio::time::sleep(throttle).await;
+    }
+    (acks != 0).then(|| {
+        ProduceResponse::default()
+            .with_responses(answered)
+            .with_throttle_time_ms(i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX))
+    })
 }
 
 /// The agent's produce timeout, or the request's `timeout_ms` when it is positive and

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use weir_metadata::keyspace::{self, IndexEntry, PartitionRecord};
 use weir_metadata::{Offset, Partition, TopicId, Transaction, decode_counter};
 
-use super::entries::{self, entry_object, last_offset};
+use super::entries::{self, entry_object};
 use crate::error::{ItemError, Result};
 use crate::proto::ErrorCode;
 use crate::store::{Store, topic_by_id};
@@ -59,8 +59,9 @@ pub struct Trimmed {
     pub entries: u64,
     pub bytes: u64,
     pub dereferenced: u64,
-    /// The log start offset after it.
+    /// The log start offset after it, and the high watermark.
     pub log_start: Offset,
+    pub high_watermark: Offset,
     /// Whether it stopped at the per-transaction bound with more to remove.
     pub more: bool,
 }
@@ -179,6 +180,7 @@ pub async fn trim_partition(
             .await?;
     }
     trimmed.log_start = Offset(record.log_start_offset);
+    trimmed.high_watermark = Offset(record.high_watermark);
     tx.set(
         &store.ks.partition(topic, partition),
         &keyspace::encode(&record),
@@ -214,14 +216,15 @@ async fn clear_time_keys_below(
 }
 
 /// DeleteRecords for one partition (KIP-107): the log start offset becomes
-/// `max(log start, offset)`, `-1` meaning the high watermark. Returns the new low
-/// watermark, or Kafka's error for the partition.
+/// `max(log start, offset)`, `-1` meaning the high watermark, and up to
+/// [`ENTRIES_PER_TRANSACTION`] entries below it go. Returns what it did (`log_start`
+/// is the new low watermark), or Kafka's error for the partition.
 pub async fn delete_records(
     store: &Store,
     topic: TopicId,
     partition: Partition,
     offset: Offset,
-) -> Result<Result<Offset, ItemError>> {
+) -> Result<Result<Trimmed, ItemError>> {
     let outcome = store
         .db
         .run(|tx| async move {
@@ -269,15 +272,25 @@ pub async fn delete_records(
                 )));
             }
             if target <= state.log_start_offset {
-                return Ok(Ok(Offset(state.log_start_offset)));
+                return Ok(Ok(Trimmed {
+                    log_start: Offset(state.log_start_offset),
+                    high_watermark: Offset(state.high_watermark),
+                    ..Trimmed::default()
+                }));
             }
             let trim = Trim {
                 policy: None,
                 now_ms: store.clock.now_ms(),
                 log_start_at_least: Some(Offset(target)),
             };
-            let trimmed = trim_partition(&tx, store, topic, partition, &trim).await?;
-            Ok::<_, crate::Error>(Ok(trimmed.map_or(Offset(target), |t| t.log_start)))
+            let trimmed = trim_partition(&tx, store, topic, partition, &trim)
+                .await?
+                .unwrap_or(Trimmed {
+                    log_start: Offset(target),
+                    high_watermark: Offset(state.high_watermark),
+                    ..Trimmed::default()
+                });
+            Ok::<_, crate::Error>(Ok(trimmed))
         })
         .await?;
     Ok(outcome)

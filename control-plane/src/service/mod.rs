@@ -1,5 +1,7 @@
 //! The gRPC services: conversions between the wire messages and the control plane's
-//! own types, nothing more.
+//! own types, nothing more. The jobs role's service is in [`jobs`].
+
+mod jobs;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +15,7 @@ use crate::error::ItemError;
 use crate::groups::GroupCoordinator;
 use crate::index::{self, OffsetSpec, PartitionOutcome, PartitionRead, Watermarks};
 use crate::lease::Lease;
+use crate::lifecycle::Lifecycle;
 use crate::producers::{self, ProducerBatch};
 use crate::proto::{self, ErrorCode};
 use crate::registry::{self, RegistryConfig};
@@ -31,6 +34,7 @@ pub struct ControlPlaneService {
     pub(crate) registry: RegistryConfig,
     pub(crate) groups: GroupCoordinator,
     pub(crate) lease: Lease,
+    pub(crate) lifecycle: Lifecycle,
 }
 
 fn topic_message(topic: Topic) -> proto::Topic {
@@ -117,6 +121,7 @@ impl proto::topics_server::Topics for ControlPlaneService {
         let request = request.into_inner();
         let refs = topic_refs(request.names, request.ids)?;
         let outcomes = topics::delete_topics(&self.store, &refs).await?;
+        self.lifecycle.nudge();
         Ok(Response::new(proto::DeleteTopicsResponse {
             results: results_for(&refs, outcomes),
         }))
@@ -237,7 +242,10 @@ impl proto::sequencer_server::Sequencer for ControlPlaneService {
                 .then(|| std::time::Duration::from_millis(request.max_age_ms)),
         };
         let outcomes = self.sequencer.commit(commit).await?;
+        let (throttle, backlog_full) = self.lifecycle.throttle();
         Ok(Response::new(proto::CommitObjectResponse {
+            throttle_ms: u32::try_from(throttle.as_millis()).unwrap_or(u32::MAX),
+            backlog_full,
             results: outcomes
                 .into_iter()
                 .map(|outcome| match outcome {
@@ -446,6 +454,38 @@ impl proto::index_server::Index for ControlPlaneService {
         Ok(Response::new(proto::ListOffsetsResponse { answers }))
     }
 
+    async fn delete_records(
+        &self,
+        request: Request<proto::DeleteRecordsRequest>,
+    ) -> Result<Response<proto::DeleteRecordsResponse>, Status> {
+        let mut answers = Vec::new();
+        for p in request.into_inner().partitions {
+            let outcome = match TopicId::from_slice(&p.topic_id) {
+                Err(_) => Err(bad_topic_id(&p.topic_id)),
+                Ok(topic) => {
+                    self.lifecycle
+                        .delete_records(topic, Partition(p.partition), Offset(p.offset))
+                        .await?
+                }
+            };
+            answers.push(match outcome {
+                Ok(low) => proto::RecordsDeleted {
+                    error: ErrorCode::None as i32,
+                    message: String::new(),
+                    low_watermark: low.0,
+                },
+                Err(e) => proto::RecordsDeleted {
+                    error: e.code as i32,
+                    message: e.message,
+                    low_watermark: -1,
+                },
+            });
+        }
+        Ok(Response::new(proto::DeleteRecordsResponse {
+            partitions: answers,
+        }))
+    }
+
     type WatchHighWatermarksStream = WatchStream;
 
     async fn watch_high_watermarks(
@@ -481,6 +521,8 @@ impl proto::index_server::Index for ControlPlaneService {
                             topic_id: a.topic.as_bytes().to_vec(),
                             partition: a.partition.0,
                             high_watermark: a.high_watermark.0,
+                            log_start_offset: a.log_start_offset.0,
+                            entries_replaced: a.entries_replaced,
                         })
                         .collect(),
                     resync: false,
