@@ -200,6 +200,22 @@ async fn list_offset(
         OffsetSpec::MaxTimestamp => None,
     };
     let ks = &store.ks;
+    // Retention removed entries whose timestamps reached this one: a live entry before
+    // the one the time index names may reach it too (the removed ones raised the
+    // running maximum the time index follows), so look from the log start.
+    if let Some(ts) = timestamp
+        && ts <= marks.trimmed_max_timestamp
+    {
+        let found =
+            first_reaching(tx, store, topic, partition, marks.log_start_offset, ts).await?;
+        return Ok(Ok(match found {
+            Some(entry) => answer(
+                Some(Offset(entry.base_offset.max(marks.log_start_offset.0))),
+                Some(entry),
+            ),
+            None => answer(None, None),
+        }));
+    }
     // The time index holds the entries that raised the partition's largest timestamp:
     // the first at or past a timestamp, or the last of all for the largest.
     let range: RangeOption = match timestamp {
@@ -213,22 +229,13 @@ async fn list_offset(
         return Ok(Ok(answer(None, None)));
     };
     let last = Offset(decode_counter(&time.value));
-    let found = match timestamp {
-        // Retention removed entries whose timestamps reached this one: a live entry
-        // before the one the time index names may reach it too (the removed ones
-        // raised the running maximum the time index follows). Look from the log start.
-        Some(ts) if ts <= marks.trimmed_max_timestamp || last < marks.log_start_offset => {
-            first_reaching(tx, store, topic, partition, marks.log_start_offset, ts).await?
-        }
-        _ => {
-            let range = ks
-                .index_from(topic, partition, last.max(marks.log_start_offset))
-                .limit(1);
-            match tx.get_range(&range).await?.into_iter().next() {
-                Some(kv) => Some(keyspace::decode::<IndexEntry>(&kv.key, &kv.value)?),
-                None => None,
-            }
-        }
+    // The entry may have been removed since; the next one then answers.
+    let range = ks
+        .index_from(topic, partition, last.max(marks.log_start_offset))
+        .limit(1);
+    let found = match tx.get_range(&range).await?.into_iter().next() {
+        Some(kv) => Some(keyspace::decode::<IndexEntry>(&kv.key, &kv.value)?),
+        None => None,
     };
     let Some(entry) = found else {
         return Ok(Ok(answer(None, None)));

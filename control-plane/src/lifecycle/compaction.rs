@@ -355,7 +355,7 @@ pub async fn commit(
     let now_ms = store.clock.now_ms();
     for output in outputs {
         let age = now_ms.saturating_sub(output.object.0.timestamp_ms() as i64);
-        if age > max_output_age.as_millis() as i64 {
+        if age > i64::try_from(max_output_age.as_millis()).unwrap_or(i64::MAX) {
             return Ok(Err(ItemError::new(
                 ErrorCode::ObjectTooOld,
                 format!(
