@@ -131,10 +131,15 @@ impl Lifecycle {
     /// Starts the background task; it works only while this instance holds the lease.
     pub fn spawn(self, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.config.tick);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut retention = tokio::time::interval(self.config.retention_interval);
-            retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first of each one period after start.
+            let every = |period: Duration| {
+                let mut interval =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                interval
+            };
+            let mut tick = every(self.config.tick);
+            let mut retention = every(self.config.retention_interval);
             loop {
                 let pass = tokio::select! {
                     () = cancel.cancelled() => return,

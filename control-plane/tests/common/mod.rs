@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_control_plane::clock::{Clock, SystemClock};
 use weir_control_plane::sequencer::{BatchRef, ObjectCommit};
+use weir_control_plane::lifecycle::LifecycleConfig;
 use weir_control_plane::topics::{self, TopicSpec};
 use weir_control_plane::{ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use weir_metadata::{
@@ -22,8 +23,17 @@ pub(crate) struct Harness {
 }
 
 impl Harness {
+    /// A control plane whose retention pass does not run by itself: the tests' records
+    /// carry timestamps from 1970, which a 7-day retention would take at once.
     pub(crate) async fn start() -> Self {
-        Self::start_with(ControlPlaneConfig::default(), Arc::new(SystemClock)).await
+        let config = ControlPlaneConfig {
+            lifecycle: LifecycleConfig {
+                retention_interval: std::time::Duration::from_secs(3600),
+                ..LifecycleConfig::default()
+            },
+            ..ControlPlaneConfig::default()
+        };
+        Self::start_with(config, Arc::new(SystemClock)).await
     }
 
     pub(crate) async fn start_with(config: ControlPlaneConfig, clock: Arc<dyn Clock>) -> Self {
