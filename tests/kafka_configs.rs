@@ -23,8 +23,9 @@ use support::Playground;
 use support::kafka::{self, PATIENCE, block_on};
 use support::protocol::Connection;
 
-/// The configs this file shows applied with Kafka's meaning: docs/topic-configs.md's
-/// "Applied" table must name exactly these.
+/// The configs shown applied with Kafka's meaning, by this file or (retention's) by
+/// tests/kafka_lifecycle.rs: docs/topic-configs.md's "Applied" table must name exactly
+/// these.
 const APPLIED_AND_TESTED: &[&str] = &[
     "compression.gzip.level",
     "compression.lz4.level",
@@ -35,6 +36,8 @@ const APPLIED_AND_TESTED: &[&str] = &[
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
     "message.timestamp.type",
+    "retention.bytes",
+    "retention.ms",
 ];
 
 fn options() -> AdminOptions {

@@ -236,14 +236,8 @@ pub const TOPIC_CONFIGS: &[TopicConfig] = &[
     ),
     config("min.insync.replicas", Int, "1", Some(1.0), MetByDesign),
     config("preallocate", Boolean, "false", None, MetByDesign),
-    config("retention.bytes", Long, "-1", None, NotYetEnforced),
-    config(
-        "retention.ms",
-        Long,
-        "604800000",
-        Some(-1.0),
-        NotYetEnforced,
-    ),
+    config("retention.bytes", Long, "-1", None, Applied),
+    config("retention.ms", Long, "604800000", Some(-1.0), Applied),
     config(
         "segment.bytes",
         Int,
