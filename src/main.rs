@@ -2,6 +2,7 @@
 
 mod bucket;
 mod instances;
+mod lifecycle_args;
 mod reserve;
 
 #[global_allocator]
@@ -21,6 +22,8 @@ use weir_control_plane::client::ClientOptions;
 use weir_control_plane::groups::GroupConfig;
 use weir_control_plane::{ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use weir_metadata::{Database, MetadataUrl};
+
+use crate::lifecycle_args::LifecycleArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -173,6 +176,9 @@ struct PlaygroundArgs {
 
     #[command(flatten)]
     groups: GroupArgs,
+
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +292,9 @@ struct ControlPlaneArgs {
     producer_state_expiry_secs: u64,
     #[command(flatten)]
     groups: GroupArgs,
+
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
 
     /// Testing only: the embedded metadata store fails commits as FoundationDB can:
     /// conflict_rate=P (a retriable conflict), unknown_result_rate=P (the outcome is
@@ -426,6 +435,7 @@ async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         lease_ttl: Duration::from_secs(args.lease_ttl_secs),
         producer_state_expiry: Duration::from_secs(args.producer_state_expiry_secs),
         groups: args.groups.config()?,
+        lifecycle: args.lifecycle.config()?,
         ..ControlPlaneConfig::default()
     };
     if config.token.is_none() {
@@ -636,6 +646,7 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
         ControlPlaneConfig {
             instance: "playground".into(),
             groups: args.groups.config()?,
+            lifecycle: args.lifecycle.config()?,
             ..ControlPlaneConfig::default()
         },
         db,
