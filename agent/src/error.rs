@@ -120,5 +120,8 @@ pub fn kafka_error(code: i32) -> ResponseError {
         ErrorCode::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
         ErrorCode::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         ErrorCode::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        ErrorCode::PolicyViolation => ResponseError::PolicyViolation,
+        // Only the jobs role meets it, and it handles it; no Kafka client should.
+        ErrorCode::JobLost => ResponseError::UnknownServerError,
     }
 }

@@ -39,8 +39,10 @@ impl Watermarks {
                                         sender.send_modify(|n| *n += 1);
                                     }
                                     Some(Ok(WatermarkUpdate::Advances(advances))) => {
-                                        for (topic, partition, high_watermark) in advances {
-                                            index.advance(topic, partition, high_watermark);
+                                        // Log-start advances and replaced entries are
+                                        // not followed yet: only the high watermark.
+                                        for a in advances {
+                                            index.advance(a.topic, a.partition, a.high_watermark);
                                         }
                                         sender.send_modify(|n| *n += 1);
                                     }

@@ -388,7 +388,8 @@ async fn commit(
         // Retrying with the same object id is safe: the sequencer answers a repeat with
         // the first answer.
         match control.commit_object(&commit).await {
-            Ok(outcomes) => return Ok(outcomes),
+            // The backlog's produce throttle is not applied yet.
+            Ok(committed) => return Ok(committed.outcomes),
             Err(status) => {
                 let retriable = matches!(
                     status.code(),
