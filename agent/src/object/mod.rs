@@ -73,6 +73,7 @@ mod tests;
 pub use builder::{ObjectBuilder, SealedObject};
 pub use description::{OffsetLookup, describe};
 pub use error::ObjectError;
+pub(crate) use format::object_size;
 pub use format::{
     ENTRY_LEN, FooterEntry, HEADER_LEN, Level, MAGIC, TRAILER_LEN, Trailer, VERSION, read_footer,
     read_trailer,
