@@ -34,8 +34,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use weir_control_plane_api::data::ErrorCode;
-use weir_control_plane_api::jobs::Job;
+use weir_control_plane_api::data::{ErrorCode, Refusal};
+use weir_control_plane_api::jobs::{Job, JobCommitted};
 use weir_metadata::AgentId;
 
 pub use calls::JobCalls;
@@ -235,20 +235,22 @@ struct Runner<C> {
 
 /// How a job's run ended, before its outcome is settled.
 enum Ended {
-    Done(std::result::Result<JobCommittedOrRefused, JobError>),
+    /// Its outputs were uploaded (how many) and the commit answered.
+    Committed(usize, std::result::Result<JobCommitted, Refusal>),
+    Failed(JobError),
     Lost(String),
     ShuttingDown,
 }
 
-type JobCommittedOrRefused = std::result::Result<
-    weir_control_plane_api::jobs::JobCommitted,
-    weir_control_plane_api::data::Refusal,
->;
-
 impl<C: JobCalls> Runner<C> {
     async fn pass(&self) -> JobsReport {
+        // Deletions cut short by shutdown are handed out again once their claim runs out.
+        let deletions = tokio::select! {
+            () = self.cancel.cancelled() => DeletionReport::default(),
+            report = deletion::pass(&self.calls, &self.bucket, &self.metrics) => report,
+        };
         let mut report = JobsReport {
-            deletions: deletion::pass(&self.calls, &self.bucket, &self.metrics).await,
+            deletions,
             ..JobsReport::default()
         };
         while !self.cancel.is_cancelled() {
@@ -298,25 +300,26 @@ impl<C: JobCalls> Runner<C> {
                 .calls
                 .commit_job(job, agent, &outputs, self.config.max_output_age)
                 .await?;
-            Ok((outputs.len(), answer))
+            Ok::<_, JobError>((outputs.len(), answer))
         };
         let ended = tokio::select! {
             biased;
             () = self.cancel.cancelled() => Ended::ShuttingDown,
             why = keep_lease(&self.calls, job, agent, asked) => Ended::Lost(why),
-            done = work => Ended::Done(done.map(|(outputs, answer)| {
-                tracing::debug!(job = %job.id, outputs, "compaction outputs uploaded, commit answered");
-                answer
-            })),
+            done = work => match done {
+                Ok((outputs, answer)) => Ended::Committed(outputs, answer),
+                Err(e) => Ended::Failed(e),
+            },
         };
         match ended {
-            Ended::Done(Ok(Ok(committed))) => {
+            Ended::Committed(outputs, Ok(committed)) => {
                 tracing::info!(
                     job = %job.id,
                     attempt = job.attempt,
                     level = job.output_level,
                     inputs = job.inputs.len(),
                     input_bytes,
+                    outputs,
                     runs_swapped = committed.runs_swapped,
                     runs_skipped = committed.runs_skipped,
                     bytes_swapped = committed.bytes_swapped,
@@ -325,17 +328,17 @@ impl<C: JobCalls> Runner<C> {
                 );
                 Outcome::Ok
             }
-            Ended::Done(Ok(Err(refusal))) if refusal.code == ErrorCode::JobLost => {
+            Ended::Committed(_, Err(refusal)) if refusal.code == ErrorCode::JobLost => {
                 tracing::warn!(job = %job.id, attempt = job.attempt, message = %refusal.message, "compaction job lost its lease before its commit finished");
                 Outcome::Lost
             }
-            Ended::Done(Ok(Err(refusal))) => {
+            Ended::Committed(_, Err(refusal)) => {
                 let reason = format!("commit refused: {:?}: {}", refusal.code, refusal.message);
                 tracing::warn!(job = %job.id, attempt = job.attempt, %reason, "compaction job given back");
                 self.give_back(job, agent, &reason).await;
                 Outcome::Failed
             }
-            Ended::Done(Err(e)) => {
+            Ended::Failed(e) => {
                 tracing::warn!(job = %job.id, attempt = job.attempt, error = %e, kind = ?e.kind(), "compaction job given back");
                 self.give_back(job, agent, &e.to_string()).await;
                 Outcome::Failed
