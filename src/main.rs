@@ -81,6 +81,27 @@ struct BatchingArgs {
     #[arg(long, env = "WEIR_GC_INTERVAL_MS", default_value_t = 300_000)]
     gc_interval_ms: u64,
 
+    /// Do not run the jobs role in this agent: deleting dereferenced objects after
+    /// their grace period and running compaction jobs. Some agent must run it, or the
+    /// bucket only grows and small objects are never merged.
+    #[arg(long, env = "WEIR_NO_JOBS")]
+    no_jobs: bool,
+
+    /// Milliseconds between the jobs role's looks for due deletions and compaction jobs.
+    #[arg(long, env = "WEIR_JOBS_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    jobs_interval_ms: u64,
+
+    /// Bytes of the largest object a compaction job writes (one index entry bigger than
+    /// it gets an object of its own); a job holds about twice this in memory. At most 1 GiB.
+    #[arg(long, env = "WEIR_COMPACTION_OBJECT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    compaction_object_bytes: u64,
+
+    /// Bytes of each index entry of a compaction job's objects, about (cut between
+    /// batches; the default is the block cache's block). At most
+    /// --compaction-object-bytes.
+    #[arg(long, env = "WEIR_COMPACTION_ENTRY_BYTES", default_value_t = 1024 * 1024)]
+    compaction_entry_bytes: u64,
+
     /// Testing and benchmarks only: inject object-store latency and failures. Presets
     /// s3-standard (PUT p50 100 ms, p99 300 ms) and s3-express (PUT p50 5 ms, p99 15 ms),
     /// then OP.SETTING=VALUE items (OP: put, get, head, list, delete or *):
@@ -550,6 +571,10 @@ fn agent_config(
         produce_timeout: Duration::from_millis(batching.produce_timeout_ms),
         gc_grace: Duration::from_millis(batching.gc_grace_ms),
         gc_interval: Duration::from_millis(batching.gc_interval_ms),
+        jobs: !batching.no_jobs,
+        jobs_interval: Duration::from_millis(batching.jobs_interval_ms),
+        compaction_object_bytes: batching.compaction_object_bytes,
+        compaction_entry_bytes: batching.compaction_entry_bytes,
         ..AgentConfig::default()
     }
 }

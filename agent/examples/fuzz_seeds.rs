@@ -20,7 +20,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use weir_agent::batch;
-use weir_agent::object::ObjectBuilder;
+use weir_agent::object::{Level, ObjectBuilder};
 use weir_agent::versions::SUPPORTED;
 use weir_metadata::{Partition, TopicId};
 
@@ -172,7 +172,7 @@ fn record_batch(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn object_footer(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = ObjectBuilder::new();
+    let mut builder = ObjectBuilder::new(Level::WRITER);
     let topic = TopicId(uuid::Uuid::from_u128(0x5eed));
     for (partition, compression) in [(0, Compression::None), (1, Compression::Zstd)] {
         let records = batch(compression)?;

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_cache::{BlockCache, BlockCacheConfig, CacheMetrics, MeteredStore, ObjectStoreMetrics};
 use weir_control_plane_api::ControlPlaneClient;
 use weir_control_plane_api::admin::Registration;
+use weir_metadata::AgentId;
 
 use crate::brokers::{self, Broker, Brokers};
 use crate::bucket::Bucket;
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::gc::{self, GcConfig, GcMetrics};
 use crate::handoffs::Handoffs;
 use crate::index_cache::IndexCache;
+use crate::jobs::{self, CompactionConfig, JobsConfig, JobsHandle, JobsMetrics};
 use crate::reader::Reader;
 use crate::topics::TopicCache;
 use crate::watermarks::Watermarks;
@@ -75,6 +77,7 @@ pub struct Agent {
     writer_cancel: CancellationToken,
     writer_task: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    jobs: Option<JobsHandle>,
 }
 
 impl Agent {
@@ -117,7 +120,7 @@ impl Agent {
         let background = CancellationToken::new();
         let writer_cancel = CancellationToken::new();
         let handoffs = Handoffs::register(registry);
-        let mut gc_tasks = Vec::new();
+        let mut background_tasks = Vec::new();
         let (writer, writer_task) = writer::spawn(
             WriterConfig {
                 batch_timeout: config.batch_timeout,
@@ -142,7 +145,30 @@ impl Agent {
                 GcMetrics::register(registry),
                 background.clone(),
             );
-            gc_tasks.push(gc_task);
+            background_tasks.push(gc_task);
+        }
+        // The heartbeat changes it when it registers the agent again.
+        let (agent_id, agent_ids) = watch::channel(parse_agent_id(&registered)?);
+        let mut jobs = None;
+        if config.jobs {
+            let (handle, jobs_task) = jobs::spawn(
+                JobsConfig {
+                    interval: config.jobs_interval,
+                    compaction: CompactionConfig {
+                        object_bytes: config.compaction_object_bytes,
+                        entry_bytes: config.compaction_entry_bytes,
+                        ..CompactionConfig::default()
+                    },
+                    max_output_age: config.gc_grace / 2,
+                },
+                bucket.clone(),
+                control.clone(),
+                agent_ids,
+                JobsMetrics::register(registry),
+                background.clone(),
+            );
+            jobs = Some(handle);
+            background_tasks.push(jobs_task);
         }
         let index_cache = IndexCache::new(1_000_000);
         let (watermarks, watch_task) =
@@ -153,6 +179,7 @@ impl Agent {
             control.clone(),
             config.clone(),
             registered,
+            agent_id,
             brokers.clone(),
             contact.clone(),
             background.clone(),
@@ -188,9 +215,15 @@ impl Agent {
             writer_task,
             tasks: [watch_task, heartbeat]
                 .into_iter()
-                .chain(gc_tasks)
+                .chain(background_tasks)
                 .collect(),
+            jobs,
         })
+    }
+
+    /// The jobs role's task, when this agent runs it.
+    pub fn jobs(&self) -> Option<JobsHandle> {
+        self.jobs.clone()
     }
 
     /// Whether the control plane answers this agent: its `/readyz`.
@@ -260,6 +293,15 @@ async fn register(
         .await
 }
 
+/// The id the control plane registered this agent under, which the jobs calls take.
+fn parse_agent_id(registered: &Registration) -> Result<AgentId, tonic::Status> {
+    AgentId::from_slice(&registered.agent_id).map_err(|e| {
+        tonic::Status::data_loss(format!(
+            "the control plane registered this agent under a bad id: {e}"
+        ))
+    })
+}
+
 /// Heartbeats at the interval the control plane asked for; registers again if it
 /// forgot this agent (after an outage longer than the session timeout). Each beat also
 /// keeps `brokers` fresh, so an agent that no client has asked for Metadata still
@@ -268,6 +310,7 @@ fn spawn_heartbeat(
     control: ControlPlaneClient,
     config: AgentConfig,
     registered: Registration,
+    agent_ids: watch::Sender<AgentId>,
     brokers: Arc<Brokers>,
     contact: Contact,
     cancel: CancellationToken,
@@ -291,6 +334,12 @@ fn spawn_heartbeat(
                     match register(&control, &config).await {
                         Ok(response) => {
                             contact.answered();
+                            match parse_agent_id(&response) {
+                                Ok(id) => {
+                                    agent_ids.send_replace(id);
+                                }
+                                Err(e) => tracing::warn!(error = %e, "register again"),
+                            }
                             agent_id = response.agent_id;
                         }
                         Err(e) => tracing::warn!(error = %e, "register again"),

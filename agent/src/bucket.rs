@@ -25,6 +25,11 @@ impl Bucket {
     pub fn path(&self, id: ObjectId) -> Path {
         self.prefix.child("data").child(format!("{}.weir", id.0))
     }
+
+    /// The path of `key`, relative to the prefix, as the control plane names objects.
+    pub fn key_path(&self, key: &str) -> Path {
+        self.prefix.parts().chain(Path::from(key).parts()).collect()
+    }
 }
 
 /// The object id of `<prefix>/data/<ulid>.weir`.
@@ -40,4 +45,23 @@ pub fn id_age(id: ObjectId) -> Duration {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Duration::from_millis(now_ms.saturating_sub(id.0.timestamp_ms()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_names_the_path_of_its_object_under_any_prefix() {
+        let id = ObjectId::new();
+        for prefix in ["", "cluster", "cluster/weir"] {
+            let bucket = Bucket {
+                store: Arc::new(object_store::memory::InMemory::new()),
+                prefix: Path::from(prefix),
+            };
+            let path = bucket.key_path(&Bucket::relative_key(id));
+            assert_eq!(path, bucket.path(id), "prefix {prefix:?}");
+            assert_eq!(object_id(&path), Some(id));
+        }
+    }
 }

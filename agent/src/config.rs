@@ -40,7 +40,18 @@ pub struct AgentConfig {
     pub gc_grace: Duration,
     /// Time between garbage-collection passes; zero turns collection off.
     pub gc_interval: Duration,
+    /// Run the jobs role: delete dereferenced objects, run compaction jobs.
+    pub jobs: bool,
+    /// Time between the jobs role's passes.
+    pub jobs_interval: Duration,
+    /// Objects compaction writes are at most this big (unless one input entry is).
+    pub compaction_object_bytes: u64,
+    /// Compaction indexes its objects in entries of about this many bytes.
+    pub compaction_entry_bytes: u64,
 }
+
+/// The largest `compaction_object_bytes`: a job holds about twice it in memory.
+pub const MAX_COMPACTION_OBJECT_BYTES: u64 = 1024 * 1024 * 1024;
 
 impl Default for AgentConfig {
     fn default() -> Self {
@@ -62,6 +73,10 @@ impl Default for AgentConfig {
             cache_bytes: 256 * 1024 * 1024,
             gc_grace: Duration::from_secs(3600),
             gc_interval: Duration::from_secs(300),
+            jobs: true,
+            jobs_interval: Duration::from_secs(1),
+            compaction_object_bytes: 64 * 1024 * 1024,
+            compaction_entry_bytes: 1024 * 1024,
         }
     }
 }
@@ -106,6 +121,18 @@ impl AgentConfig {
                 self.gc_grace, self.produce_timeout
             ));
         }
+        if self.jobs_interval.is_zero() {
+            return Err("the jobs interval must be above zero".into());
+        }
+        if self.compaction_entry_bytes == 0
+            || self.compaction_entry_bytes > self.compaction_object_bytes
+            || self.compaction_object_bytes > MAX_COMPACTION_OBJECT_BYTES
+        {
+            return Err(format!(
+                "compaction entry bytes ({}) must be above zero and at most compaction object bytes ({}), which must be at most {MAX_COMPACTION_OBJECT_BYTES} (a job holds about twice it in memory)",
+                self.compaction_entry_bytes, self.compaction_object_bytes
+            ));
+        }
         Ok(())
     }
 
@@ -115,5 +142,39 @@ impl AgentConfig {
             .rsplit_once(':')
             .unwrap_or((&self.advertise, "9092"));
         (host.to_string(), port.parse().unwrap_or(9092))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_the_jobs_settings_are_checked() {
+        AgentConfig::default().validate().expect("the defaults");
+        let refused = |config: AgentConfig| config.validate().expect_err("refused");
+        let message = refused(AgentConfig {
+            compaction_entry_bytes: 0,
+            ..AgentConfig::default()
+        });
+        assert!(message.contains("compaction entry bytes (0)"), "{message}");
+        let message = refused(AgentConfig {
+            compaction_object_bytes: 1024,
+            compaction_entry_bytes: 4096,
+            ..AgentConfig::default()
+        });
+        assert!(
+            message.contains("at most compaction object bytes (1024)"),
+            "{message}"
+        );
+        refused(AgentConfig {
+            compaction_object_bytes: MAX_COMPACTION_OBJECT_BYTES + 1,
+            ..AgentConfig::default()
+        });
+        let message = refused(AgentConfig {
+            jobs_interval: Duration::ZERO,
+            ..AgentConfig::default()
+        });
+        assert!(message.contains("jobs interval"), "{message}");
     }
 }

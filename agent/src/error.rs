@@ -130,6 +130,7 @@ pub fn kafka_error(code: i32) -> ResponseError {
         ErrorCode::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         ErrorCode::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
         ErrorCode::PolicyViolation => ResponseError::PolicyViolation,
+        // Only the jobs role meets it, and it handles it; no Kafka client should.
         ErrorCode::JobLost => ResponseError::UnknownServerError,
     }
 }

@@ -87,9 +87,7 @@ impl IndexCache {
         self.update(advance.topic, advance.partition, |known| {
             if advance.log_start_offset > known.log_start_offset {
                 known.log_start_offset = advance.log_start_offset;
-                known
-                    .entries
-                    .retain(|e| e.end() > advance.log_start_offset);
+                known.entries.retain(|e| e.end() > advance.log_start_offset);
             }
             if advance.entries_replaced {
                 known.entries.clear();

@@ -15,6 +15,7 @@ pub mod gc;
 pub mod handlers;
 pub mod handoffs;
 pub mod index_cache;
+pub mod jobs;
 pub mod object;
 pub mod ordering;
 pub mod produce_rules;

@@ -19,7 +19,7 @@ use weir_metadata::{ObjectId, Offset, Partition, TopicId};
 use crate::batch::ValidBatch;
 use crate::bucket::Bucket;
 use crate::handoffs::{Handoff, Handoffs, Held};
-use crate::object::{FooterEntry, ObjectBuilder};
+use crate::object::{FooterEntry, Level, ObjectBuilder};
 
 /// Why a batch was not written, as a Kafka error code and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,7 +184,7 @@ struct Writer {
 
 impl Writer {
     async fn run(self, mut submissions: mpsc::Receiver<Submission>, cancel: CancellationToken) {
-        let mut open: ObjectBuilder<Waiter> = ObjectBuilder::new();
+        let mut open: ObjectBuilder<Waiter> = ObjectBuilder::new(Level::WRITER);
         let mut deadline: Option<Instant> = None;
         loop {
             tokio::select! {
@@ -412,7 +412,8 @@ async fn commit(
         // Retrying with the same object id is safe: the sequencer answers a repeat with
         // the first answer.
         match control.commit_object(&commit).await {
-            Ok(outcomes) => return Ok(outcomes),
+            // The backlog's produce throttle is not applied yet.
+            Ok(committed) => return Ok(committed),
             Err(status) => {
                 let retriable = matches!(
                     status.code(),

@@ -9,7 +9,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use weir_agent::batch::{self, first_record_at_or_after, with_base_offset};
-use weir_agent::object::{FooterEntry, ObjectBuilder, describe, read_object};
+use weir_agent::object::{FooterEntry, Level, ObjectBuilder, describe, read_object};
 use weir_metadata::{Partition, TopicId};
 
 const MAX_BATCH_BYTES: usize = 1 << 20;
@@ -54,7 +54,7 @@ fn produced_batches_reach_a_consumer_through_a_stored_object() {
         (orders, produce(7, 2, Compression::Lz4)),
     ];
 
-    let mut builder = ObjectBuilder::new();
+    let mut builder = ObjectBuilder::new(Level::WRITER);
     for (request, ((topic, partition), records)) in requests.iter().enumerate() {
         for batch in batch::split(records, MAX_BATCH_BYTES).expect("valid produce request") {
             builder.push(*topic, *partition, batch, request);

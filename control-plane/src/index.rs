@@ -206,8 +206,7 @@ async fn list_offset(
     if let Some(ts) = timestamp
         && ts <= marks.trimmed_max_timestamp
     {
-        let found =
-            first_reaching(tx, store, topic, partition, marks.log_start_offset, ts).await?;
+        let found = first_reaching(tx, store, topic, partition, marks.log_start_offset, ts).await?;
         return Ok(Ok(match found {
             Some(entry) => answer(
                 Some(Offset(entry.base_offset.max(marks.log_start_offset.0))),

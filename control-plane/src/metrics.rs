@@ -118,8 +118,10 @@ pub struct LifecycleMetrics {
     pub(crate) index_entries: Gauge,
     backlog_objects: prometheus_client::metrics::family::Family<Labels, Gauge>,
     backlog_bytes: prometheus_client::metrics::family::Family<Labels, Gauge>,
-    oldest_candidate_seconds:
-        prometheus_client::metrics::family::Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    oldest_candidate_seconds: prometheus_client::metrics::family::Family<
+        Labels,
+        Gauge<f64, std::sync::atomic::AtomicU64>,
+    >,
     jobs: prometheus_client::metrics::family::Family<Labels, Counter>,
     pub(crate) rewritten_bytes: Counter,
     pub(crate) retention_entries: Counter,
@@ -191,8 +193,12 @@ impl LifecycleMetrics {
     }
 
     pub(crate) fn backlog(&self, level: u32, objects: i64, bytes: i64, oldest_ms: i64) {
-        self.backlog_objects.get_or_create(&label("level", level)).set(objects);
-        self.backlog_bytes.get_or_create(&label("level", level)).set(bytes);
+        self.backlog_objects
+            .get_or_create(&label("level", level))
+            .set(objects);
+        self.backlog_bytes
+            .get_or_create(&label("level", level))
+            .set(bytes);
         self.oldest_candidate_seconds
             .get_or_create(&label("level", level))
             .set(oldest_ms as f64 / 1000.0);

@@ -30,8 +30,8 @@ use weir_metadata::keyspace::{
 use weir_metadata::{ObjectId, Offset, Partition, ProducerId, TopicId, Transaction};
 
 use crate::error::{Error, ErrorKind, ItemError, Result};
-use crate::lifecycle::entries;
 use crate::lease::Lease;
+use crate::lifecycle::entries;
 use crate::metrics::SequencerMetrics;
 use crate::producers::{self, PartitionProducer, ProducerBatch, Verdict};
 use crate::proto::ErrorCode;
@@ -443,7 +443,14 @@ async fn commit_object(
         }
         state.bytes += run.entry.length;
         live_bytes += run.entry.length;
-        entries::add_entry(tx, store, run.topic, run.partition, &run.entry, commit.object);
+        entries::add_entry(
+            tx,
+            store,
+            run.topic,
+            run.partition,
+            &run.entry,
+            commit.object,
+        );
     }
     let record = ObjectRecord {
         key: commit.key.clone(),

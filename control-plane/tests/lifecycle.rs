@@ -91,7 +91,12 @@ impl Lifecycle {
         id
     }
 
-    async fn read(&self, topic: TopicId, partition: i32, from: i64) -> index::PartitionOutcome<index::PartitionIndex> {
+    async fn read(
+        &self,
+        topic: TopicId,
+        partition: i32,
+        from: i64,
+    ) -> index::PartitionOutcome<index::PartitionIndex> {
         index::read_index(
             self.h.control_plane.store(),
             &[PartitionRead {
@@ -184,11 +189,18 @@ impl Lifecycle {
                     for kv in tx.get_range(&store.ks.index_of_topic(id)).await? {
                         let entry: IndexEntry = keyspace::decode(&kv.key, &kv.value)?;
                         let (p, last) = store.ks.index_entry_of_key(&kv.key)?;
-                        index.push((ObjectId::from_slice(&entry.object_id).expect("object"), id, p, last, entry));
+                        index.push((
+                            ObjectId::from_slice(&entry.object_id).expect("object"),
+                            id,
+                            p,
+                            last,
+                            entry,
+                        ));
                     }
                     for kv in tx.get_range(&store.ks.partitions(id)).await? {
                         let p = store.ks.partition_of_key(&kv.key)?;
-                        let record: keyspace::PartitionRecord = keyspace::decode(&kv.key, &kv.value)?;
+                        let record: keyspace::PartitionRecord =
+                            keyspace::decode(&kv.key, &kv.value)?;
                         partitions.push((id, p, record));
                     }
                 }
@@ -227,17 +239,32 @@ impl Lifecycle {
                     first.base_offset + first.record_count > record.log_start_offset,
                     "{partition}: no entry lies wholly below the log start after a pass"
                 );
-                assert_eq!(record.first_timestamp, first.max_timestamp, "{partition}: head timestamp");
-                assert_eq!(record.first_end, first.base_offset + first.record_count, "{partition}: head end");
+                assert_eq!(
+                    record.first_timestamp, first.max_timestamp,
+                    "{partition}: head timestamp"
+                );
+                assert_eq!(
+                    record.first_end,
+                    first.base_offset + first.record_count,
+                    "{partition}: head end"
+                );
             } else {
-                assert_eq!(record.log_start_offset, record.high_watermark, "{partition}: empty");
+                assert_eq!(
+                    record.log_start_offset, record.high_watermark,
+                    "{partition}: empty"
+                );
             }
-            let mut next = entries.first().map_or(record.high_watermark, |e| e.base_offset);
+            let mut next = entries
+                .first()
+                .map_or(record.high_watermark, |e| e.base_offset);
             for e in &entries {
                 assert_eq!(e.base_offset, next, "{partition}: entries tile the log");
                 next += e.record_count;
             }
-            assert_eq!(next, record.high_watermark, "{partition}: up to the high watermark");
+            assert_eq!(
+                next, record.high_watermark,
+                "{partition}: up to the high watermark"
+            );
         }
     }
 
@@ -250,7 +277,12 @@ impl Lifecycle {
             .expect("retention pass")
     }
 
-    async fn delete_records(&self, topic: TopicId, partition: i32, offset: i64) -> Result<i64, ItemError> {
+    async fn delete_records(
+        &self,
+        topic: TopicId,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, ItemError> {
         self.h
             .control_plane
             .lifecycle()
@@ -284,17 +316,29 @@ async fn time_retention_removes_whole_old_entries_and_moves_the_log_start() {
     // Not expired, but behind the young one: time retention stops at the first kept.
     l.commit(topic, &[0, 1], 5, START_MS - 100_000).await;
     let report = l.retention().await;
-    assert_eq!(report.entries, 2 + 3, "two old entries in partition 0, all three in 1");
+    assert_eq!(
+        report.entries,
+        2 + 3,
+        "two old entries in partition 0, all three in 1"
+    );
     let (start0, hwm0, entries0) = l.log(topic, 0).await;
     assert_eq!((start0, hwm0), (10, 20));
-    assert_eq!(entries0.len(), 2, "the young entry and the one after it stay");
+    assert_eq!(
+        entries0.len(),
+        2,
+        "the young entry and the one after it stay"
+    );
     assert_eq!(
         l.log(topic, 1).await,
         (15, 15, vec![]),
         "partition 1 had no young entry: all of it went"
     );
     assert_eq!(
-        l.read(topic, 0, 9).await.expect_err("below the log start").0.code,
+        l.read(topic, 0, 9)
+            .await
+            .expect_err("below the log start")
+            .0
+            .code,
         ErrorCode::OffsetOutOfRange
     );
     // The old objects held only removed entries: dereferenced, queued after the grace.
@@ -349,32 +393,58 @@ async fn delete_records_follows_kafkas_rules_and_never_moves_the_start_back() {
     for _ in 0..4 {
         l.commit(topic, &[0], 5, START_MS).await;
     }
-    assert_eq!(l.delete_records(topic, 0, 7).await, Ok(7), "inside the second entry");
+    assert_eq!(
+        l.delete_records(topic, 0, 7).await,
+        Ok(7),
+        "inside the second entry"
+    );
     let (start, _, entries) = l.log(topic, 0).await;
     assert_eq!(start, 7);
-    assert_eq!(entries[0].base_offset, 5, "the entry straddling the start is kept whole");
+    assert_eq!(
+        entries[0].base_offset, 5,
+        "the entry straddling the start is kept whole"
+    );
     assert_eq!(l.earliest(topic, 0).await, 7);
-    assert_eq!(l.delete_records(topic, 0, 3).await, Ok(7), "never backwards");
+    assert_eq!(
+        l.delete_records(topic, 0, 3).await,
+        Ok(7),
+        "never backwards"
+    );
     for bad in [21, -2] {
         assert_eq!(
-            l.delete_records(topic, 0, bad).await.expect_err("out of range").code,
+            l.delete_records(topic, 0, bad)
+                .await
+                .expect_err("out of range")
+                .code,
             ErrorCode::OffsetOutOfRange,
             "{bad}"
         );
     }
-    assert_eq!(l.delete_records(topic, 0, -1).await, Ok(20), "-1 is the high watermark");
+    assert_eq!(
+        l.delete_records(topic, 0, -1).await,
+        Ok(20),
+        "-1 is the high watermark"
+    );
     assert_eq!(l.log(topic, 0).await, (20, 20, vec![]));
     l.assert_consistent().await;
     // The next record still gets the next offset.
     l.commit(topic, &[0], 1, START_MS).await;
     assert_eq!(l.log(topic, 0).await.1, 21);
-    let compacted = l.topic("compacted", 1, &[("cleanup.policy", "compact")]).await;
+    let compacted = l
+        .topic("compacted", 1, &[("cleanup.policy", "compact")])
+        .await;
     assert_eq!(
-        l.delete_records(compacted, 0, 0).await.expect_err("refused").code,
+        l.delete_records(compacted, 0, 0)
+            .await
+            .expect_err("refused")
+            .code,
         ErrorCode::PolicyViolation
     );
     assert_eq!(
-        l.delete_records(topic, 5, 0).await.expect_err("no partition 5").code,
+        l.delete_records(topic, 5, 0)
+            .await
+            .expect_err("no partition 5")
+            .code,
         ErrorCode::UnknownPartition
     );
 }
@@ -389,9 +459,20 @@ async fn a_by_time_lookup_after_retention_finds_the_first_live_entry_reaching_it
     l.commit(topic, &[0], 5, START_MS + 2_000).await;
     l.delete_records(topic, 0, 5).await.expect("delete records");
     // The time index names only the first entry for these; live entries reach them.
-    assert_eq!(l.offset(topic, 0, OffsetSpec::Timestamp(START_MS + 1_500)).await, Some(10));
-    assert_eq!(l.offset(topic, 0, OffsetSpec::Timestamp(START_MS)).await, Some(5));
-    assert_eq!(l.offset(topic, 0, OffsetSpec::Timestamp(START_MS + 3_000)).await, None);
+    assert_eq!(
+        l.offset(topic, 0, OffsetSpec::Timestamp(START_MS + 1_500))
+            .await,
+        Some(10)
+    );
+    assert_eq!(
+        l.offset(topic, 0, OffsetSpec::Timestamp(START_MS)).await,
+        Some(5)
+    );
+    assert_eq!(
+        l.offset(topic, 0, OffsetSpec::Timestamp(START_MS + 3_000))
+            .await,
+        None
+    );
 }
 
 #[tokio::test]
@@ -406,10 +487,17 @@ async fn a_deleted_topic_leaves_nothing_and_its_namesake_starts_empty() {
     objects.push(l.commit(topic, &[0], 1, START_MS).await);
     let survivor = {
         // An object holding both topics outlives the deleted one.
-        let batches = vec![batch(topic, 0, 8, 100, 1, START_MS), batch(other, 0, 108, 100, 1, START_MS)];
+        let batches = vec![
+            batch(topic, 0, 8, 100, 1, START_MS),
+            batch(other, 0, 108, 100, 1, START_MS),
+        ];
         let commit = object(batches);
         let id = commit.object;
-        l.h.control_plane.sequencer().commit(commit).await.expect("commit");
+        l.h.control_plane
+            .sequencer()
+            .commit(commit)
+            .await
+            .expect("commit");
         id
     };
     let store = l.h.control_plane.store();
@@ -419,12 +507,28 @@ async fn a_deleted_topic_leaves_nothing_and_its_namesake_starts_empty() {
     let recreated = l.topic("doomed", 3, &[]).await;
     assert_ne!(recreated, topic);
     l.h.control_plane.lifecycle().round().await.expect("round");
-    assert_eq!(l.log(recreated, 0).await, (0, 0, vec![]), "the namesake starts empty");
+    assert_eq!(
+        l.log(recreated, 0).await,
+        (0, 0, vec![]),
+        "the namesake starts empty"
+    );
     for id in &objects {
-        assert_ne!(l.object_record(*id).await.expect("queued").dereferenced_ms, 0);
+        assert_ne!(
+            l.object_record(*id).await.expect("queued").dereferenced_ms,
+            0
+        );
     }
-    assert_eq!(l.object_record(survivor).await.expect("live").dereferenced_ms, 0);
-    assert_eq!(l.read(topic, 0, 0).await.expect_err("gone").0.code, ErrorCode::UnknownTopic);
+    assert_eq!(
+        l.object_record(survivor)
+            .await
+            .expect("live")
+            .dereferenced_ms,
+        0
+    );
+    assert_eq!(
+        l.read(topic, 0, 0).await.expect_err("gone").0.code,
+        ErrorCode::UnknownTopic
+    );
     l.assert_consistent().await;
     // After the grace every one of its objects is due, and confirmed deletions forget them.
     l.clock.advance_ms(GRACE_MS);
@@ -438,13 +542,17 @@ async fn a_deleted_topic_leaves_nothing_and_its_namesake_starts_empty() {
         assert!(l.object_record(id).await.is_none());
     }
     l.clock.advance_ms(120_000);
-    assert!(l.due_deletions().await.is_empty(), "confirmed ones are not handed out again");
+    assert!(
+        l.due_deletions().await.is_empty(),
+        "confirmed ones are not handed out again"
+    );
 }
 
 /// A compaction output describing `job`'s inputs' entries re-laid in one object, one
 /// entry per run, as an agent would report it (the control plane never reads objects).
 fn merged_output(job: &Job) -> JobOutput {
-    let mut by_partition: BTreeMap<(TopicId, Partition), Vec<(IndexEntry2, ObjectId)>> = BTreeMap::new();
+    let mut by_partition: BTreeMap<(TopicId, Partition), Vec<(IndexEntry2, ObjectId)>> =
+        BTreeMap::new();
     for input in &job.inputs {
         for e in &input.entries {
             by_partition
@@ -467,7 +575,10 @@ fn merged_output(job: &Job) -> JobOutput {
             runs.push(OutputRun {
                 topic,
                 partition,
-                replaces: run.iter().map(|(e, o)| (Offset(e.base + e.records - 1), *o)).collect(),
+                replaces: run
+                    .iter()
+                    .map(|(e, o)| (Offset(e.base + e.records - 1), *o))
+                    .collect(),
                 entries: vec![OutputEntry {
                     position,
                     length,
@@ -481,7 +592,10 @@ fn merged_output(job: &Job) -> JobOutput {
             run.clear();
         };
         for (e, o) in entries {
-            if run.last().is_some_and(|(last, _)| last.base + last.records != e.base) {
+            if run
+                .last()
+                .is_some_and(|(last, _)| last.base + last.records != e.base)
+            {
                 flush(&mut run, &mut runs);
             }
             run.push((e, o));
@@ -540,37 +654,80 @@ async fn a_job_swaps_consecutive_runs_for_one_entry_each_and_dereferences_its_in
     }
     assert_eq!(l.counter("candidates/0").await, 4);
     let store = l.h.control_plane.store();
-    let planned = compaction::plan(store, &small_jobs(), 0).await.expect("plan");
+    let planned = compaction::plan(store, &small_jobs(), 0)
+        .await
+        .expect("plan");
     assert!(planned.is_some(), "four candidates at a fan-in of four");
     assert_eq!(l.counter("candidates/0").await, 0);
     let agent = AgentId::new();
-    let job = compaction::claim(store, &small_jobs(), agent).await.expect("claim").expect("a job");
-    assert_eq!(job.inputs.len(), 4);
-    assert!(compaction::claim(store, &small_jobs(), AgentId::new()).await.expect("claim").is_none(), "leased");
-    let output = merged_output(&job);
-    let (committed, _) = compaction::commit(store, &job, agent, std::slice::from_ref(&output), Duration::from_secs(600))
+    let job = compaction::claim(store, &small_jobs(), agent)
         .await
-        .expect("commit")
-        .expect("held");
-    assert_eq!(committed.runs_swapped, 3, "one run per partition (offsets are consecutive)");
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(job.inputs.len(), 4);
+    assert!(
+        compaction::claim(store, &small_jobs(), AgentId::new())
+            .await
+            .expect("claim")
+            .is_none(),
+        "leased"
+    );
+    let output = merged_output(&job);
+    let (committed, _) = compaction::commit(
+        store,
+        &job,
+        agent,
+        std::slice::from_ref(&output),
+        Duration::from_secs(600),
+    )
+    .await
+    .expect("commit")
+    .expect("held");
+    assert_eq!(
+        committed.runs_swapped, 3,
+        "one run per partition (offsets are consecutive)"
+    );
     assert_eq!(committed.runs_skipped, 0);
     for p in 0..3 {
         let (start, hwm, entries) = l.log(topic, p).await;
         assert_eq!(entries.len(), 1, "partition {p}: one entry");
-        assert_eq!((start, entries[0].base_offset, entries[0].base_offset + entries[0].record_count), (0, 0, hwm));
+        assert_eq!(
+            (
+                start,
+                entries[0].base_offset,
+                entries[0].base_offset + entries[0].record_count
+            ),
+            (0, 0, hwm)
+        );
         assert_eq!(entries[0].object_id, output.object.to_bytes());
     }
     for id in inputs {
-        assert_eq!(l.object_record(id).await.expect("queued").dereferenced_ms, START_MS);
+        assert_eq!(
+            l.object_record(id).await.expect("queued").dereferenced_ms,
+            START_MS
+        );
     }
-    let out = l.object_record(output.object).await.expect("output recorded");
+    let out = l
+        .object_record(output.object)
+        .await
+        .expect("output recorded");
     assert_eq!(out.level, 1);
-    assert_eq!(l.counter("candidates/1").await, 1, "the output waits at level 1");
+    assert_eq!(
+        l.counter("candidates/1").await,
+        1,
+        "the output waits at level 1"
+    );
     l.assert_consistent().await;
     // The job is over: a late commit of the same attempt is refused.
-    let late = compaction::commit(store, &job, agent, &[merged_output(&job)], Duration::from_secs(600))
-        .await
-        .expect("commit");
+    let late = compaction::commit(
+        store,
+        &job,
+        agent,
+        &[merged_output(&job)],
+        Duration::from_secs(600),
+    )
+    .await
+    .expect("commit");
     assert_eq!(late.expect_err("lost").code, ErrorCode::JobLost);
 }
 
@@ -582,51 +739,103 @@ async fn retention_racing_a_job_wins_and_a_job_past_its_lease_commits_nothing() 
         ..CompactionConfig::default()
     })
     .await;
-    let config = CompactionConfig { fan_in: 2, ..CompactionConfig::default() };
+    let config = CompactionConfig {
+        fan_in: 2,
+        ..CompactionConfig::default()
+    };
     let topic = l.topic("raced", 2, &[]).await;
     l.commit(topic, &[0, 1], 3, START_MS).await;
     l.commit(topic, &[0, 1], 3, START_MS).await;
     let store = l.h.control_plane.store();
-    compaction::plan(store, &config, 0).await.expect("plan").expect("planned");
+    compaction::plan(store, &config, 0)
+        .await
+        .expect("plan")
+        .expect("planned");
     let agent = AgentId::new();
-    let job = compaction::claim(store, &config, agent).await.expect("claim").expect("job");
+    let job = compaction::claim(store, &config, agent)
+        .await
+        .expect("claim")
+        .expect("job");
     let output = merged_output(&job);
     // While the job runs, DeleteRecords removes partition 0's first entry.
     l.delete_records(topic, 0, 3).await.expect("delete records");
-    let (committed, _) = compaction::commit(store, &job, agent, std::slice::from_ref(&output), Duration::from_secs(600))
-        .await
-        .expect("commit")
-        .expect("held");
+    let (committed, _) = compaction::commit(
+        store,
+        &job,
+        agent,
+        std::slice::from_ref(&output),
+        Duration::from_secs(600),
+    )
+    .await
+    .expect("commit")
+    .expect("held");
     assert_eq!((committed.runs_swapped, committed.runs_skipped), (1, 1));
     let (start, _, entries) = l.log(topic, 0).await;
     assert_eq!(start, 3, "the purged records do not come back");
     assert_eq!(entries.len(), 1);
-    assert_ne!(entries[0].object_id, output.object.to_bytes(), "partition 0 kept its input entry");
-    assert_eq!(l.log(topic, 1).await.2[0].object_id, output.object.to_bytes());
+    assert_ne!(
+        entries[0].object_id,
+        output.object.to_bytes(),
+        "partition 0 kept its input entry"
+    );
+    assert_eq!(
+        l.log(topic, 1).await.2[0].object_id,
+        output.object.to_bytes()
+    );
     l.assert_consistent().await;
 
     // A second job, whose lease expires before it commits.
     l.commit(topic, &[0, 1], 3, START_MS).await;
     l.commit(topic, &[0, 1], 3, START_MS).await;
-    while compaction::plan(store, &config, 0).await.expect("plan").is_some() {}
-    let job = compaction::claim(store, &config, agent).await.expect("claim").expect("job");
+    while compaction::plan(store, &config, 0)
+        .await
+        .expect("plan")
+        .is_some()
+    {}
+    let job = compaction::claim(store, &config, agent)
+        .await
+        .expect("claim")
+        .expect("job");
     l.clock.advance_ms(61_000);
     let before: Vec<_> = [l.log(topic, 0).await, l.log(topic, 1).await].to_vec();
-    let lost = compaction::commit(store, &job, agent, &[merged_output(&job)], Duration::from_secs(600))
-        .await
-        .expect("commit");
+    let lost = compaction::commit(
+        store,
+        &job,
+        agent,
+        &[merged_output(&job)],
+        Duration::from_secs(600),
+    )
+    .await
+    .expect("commit");
     assert_eq!(lost.expect_err("expired").code, ErrorCode::JobLost);
-    assert_eq!([l.log(topic, 0).await, l.log(topic, 1).await].to_vec(), before, "nothing swapped");
+    assert_eq!(
+        [l.log(topic, 0).await, l.log(topic, 1).await].to_vec(),
+        before,
+        "nothing swapped"
+    );
     // Another agent takes it over with a new attempt; the old attempt stays refused.
     let taker = AgentId::new();
-    let again = compaction::claim(store, &config, taker).await.expect("claim").expect("re-leased");
+    let again = compaction::claim(store, &config, taker)
+        .await
+        .expect("claim")
+        .expect("re-leased");
     assert_eq!(again.id, job.id);
     assert_eq!(again.attempt, job.attempt + 1);
-    assert!(!compaction::renew(store, &config, job.id, job.attempt, agent).await.expect("renew"));
-    compaction::commit(store, &again, taker, &[merged_output(&again)], Duration::from_secs(600))
-        .await
-        .expect("commit")
-        .expect("held");
+    assert!(
+        !compaction::renew(store, &config, job.id, job.attempt, agent)
+            .await
+            .expect("renew")
+    );
+    compaction::commit(
+        store,
+        &again,
+        taker,
+        &[merged_output(&again)],
+        Duration::from_secs(600),
+    )
+    .await
+    .expect("commit")
+    .expect("held");
     l.assert_consistent().await;
 }
 
@@ -662,7 +871,9 @@ async fn run_steps(steps: Vec<Step>) {
     };
     let l = start_with(config.clone()).await;
     // Size retention keeps about six entries of 100 bytes.
-    let topic = l.topic("interleaved", 3, &[("retention.bytes", "600")]).await;
+    let topic = l
+        .topic("interleaved", 3, &[("retention.bytes", "600")])
+        .await;
     let store = l.h.control_plane.store();
     let agent = AgentId::new();
     let mut hwm = [0i64; 3];
@@ -670,7 +881,10 @@ async fn run_steps(steps: Vec<Step>) {
     let mut jobs: Vec<Job> = Vec::new();
     for step in steps {
         match step {
-            Step::Commit { partitions, records } => {
+            Step::Commit {
+                partitions,
+                records,
+            } => {
                 l.commit(topic, &partitions, records, START_MS).await;
                 for p in partitions {
                     hwm[p as usize] += i64::from(records);
@@ -680,7 +894,10 @@ async fn run_steps(steps: Vec<Step>) {
                 for level in 0..2 {
                     compaction::plan(store, &config, level).await.expect("plan");
                 }
-                if let Some(job) = compaction::claim(store, &config, agent).await.expect("claim") {
+                if let Some(job) = compaction::claim(store, &config, agent)
+                    .await
+                    .expect("claim")
+                {
                     jobs.retain(|j| j.id != job.id);
                     jobs.push(job);
                 }
@@ -689,15 +906,24 @@ async fn run_steps(steps: Vec<Step>) {
                 if i < jobs.len() {
                     let job = jobs.remove(i);
                     let output = merged_output(&job);
-                    let _ = compaction::commit(store, &job, agent, &[output], Duration::from_secs(3600))
-                        .await
-                        .expect("commit");
+                    let _ = compaction::commit(
+                        store,
+                        &job,
+                        agent,
+                        &[output],
+                        Duration::from_secs(3600),
+                    )
+                    .await
+                    .expect("commit");
                 }
             }
             Step::DeleteRecords { partition, eighths } => {
                 let p = partition as usize;
                 let target = log_start[p] + (hwm[p] - log_start[p]) * eighths / 8;
-                let low = l.delete_records(topic, partition, target).await.expect("in range");
+                let low = l
+                    .delete_records(topic, partition, target)
+                    .await
+                    .expect("in range");
                 assert_eq!(low, target.max(log_start[p]));
             }
             Step::Retention => {
@@ -708,8 +934,14 @@ async fn run_steps(steps: Vec<Step>) {
         l.assert_consistent().await;
         for p in 0..3 {
             let (start, high, _) = l.log(topic, p as i32).await;
-            assert_eq!(high, hwm[p], "partition {p}: every committed record is counted");
-            assert!(start >= log_start[p], "partition {p}: the log start never moves back");
+            assert_eq!(
+                high, hwm[p],
+                "partition {p}: every committed record is counted"
+            );
+            assert!(
+                start >= log_start[p],
+                "partition {p}: the log start never moves back"
+            );
             log_start[p] = start;
         }
     }

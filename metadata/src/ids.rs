@@ -92,4 +92,6 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(TopicId, Partition, Offset, ObjectId, AgentId, JobId, ProducerId);
+display_inner!(
+    TopicId, Partition, Offset, ObjectId, AgentId, JobId, ProducerId
+);

@@ -51,8 +51,8 @@ use crate::transaction::RangeOption;
 
 pub use crate::records::{
     AgentRecord, CommitResults, CommittedOffset, GroupMemberRecord, GroupProtocol, GroupRecord,
-    IndexEntry, JobRecord, LeaseRecord, ObjectRecord, PartitionRecord, ProducerRecord, ProducerStateRecord,
-    SequenceRange, TopicRecord,
+    IndexEntry, JobRecord, LeaseRecord, ObjectRecord, PartitionRecord, ProducerRecord,
+    ProducerStateRecord, SequenceRange, TopicRecord,
 };
 
 const TOPIC_NAME: &str = "topic_name";
@@ -236,8 +236,7 @@ impl Keyspace {
 
     /// The topic, partition and last offset a key in [`Keyspace::object_refs`] names.
     pub fn object_ref_entry(&self, key: &[u8]) -> Result<(TopicId, Partition, Offset)> {
-        let (_, _, topic, partition, last): (String, Vec<u8>, Uuid, i32, i64) =
-            self.unpack(key)?;
+        let (_, _, topic, partition, last): (String, Vec<u8>, Uuid, i32, i64) = self.unpack(key)?;
         Ok((TopicId(topic), Partition(partition), Offset(last)))
     }
 

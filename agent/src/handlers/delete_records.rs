@@ -13,7 +13,11 @@ use weir_metadata::{Offset, Partition};
 use crate::context::Context;
 use crate::error::kafka_error;
 
-fn result(partition: i32, error: ResponseError, low_watermark: i64) -> DeleteRecordsPartitionResult {
+fn result(
+    partition: i32,
+    error: ResponseError,
+    low_watermark: i64,
+) -> DeleteRecordsPartitionResult {
     DeleteRecordsPartitionResult::default()
         .with_partition_index(partition)
         .with_error_code(error.code())
@@ -21,7 +25,11 @@ fn result(partition: i32, error: ResponseError, low_watermark: i64) -> DeleteRec
 }
 
 pub async fn handle(ctx: &Context, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let names: Vec<String> = request.topics.iter().map(|t| t.name.0.to_string()).collect();
+    let names: Vec<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.0.to_string())
+        .collect();
     let topics = ctx.topics.by_names(&names).await;
     // Partitions of known topics go to the control plane in one call; the rest are
     // answered here.
@@ -33,7 +41,11 @@ pub async fn handle(ctx: &Context, request: DeleteRecordsRequest) -> DeleteRecor
             let answer = match &topics {
                 Err(e) => {
                     tracing::warn!(error = %e, "resolve topics for DeleteRecords");
-                    Some(result(p.partition_index, ResponseError::NotLeaderOrFollower, -1))
+                    Some(result(
+                        p.partition_index,
+                        ResponseError::NotLeaderOrFollower,
+                        -1,
+                    ))
                 }
                 Ok(found) => match found[t].as_deref() {
                     Some(info) if info.has_partition(Partition(p.partition_index)) => {
@@ -60,8 +72,9 @@ pub async fn handle(ctx: &Context, request: DeleteRecordsRequest) -> DeleteRecor
         for (i, &(t, slot, _, partition, _)) in asks.iter().enumerate() {
             answers[t][slot] = Some(match &outcomes {
                 Ok(outcomes) => match &outcomes[i] {
-                    Ok(low) => result(partition, ResponseError::Unknown(0), low.0)
-                        .with_error_code(0),
+                    Ok(low) => {
+                        result(partition, ResponseError::Unknown(0), low.0).with_error_code(0)
+                    }
                     Err(refusal) => {
                         tracing::info!(partition, message = %refusal.message, "DeleteRecords refused");
                         result(partition, kafka_error(refusal.code as i32), -1)

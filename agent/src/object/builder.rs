@@ -6,19 +6,24 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 use weir_metadata::{Partition, TopicId};
 
-use super::format::{self, FooterEntry, HEADER_LEN};
-use crate::batch::ValidBatch;
+use super::format::{self, FooterEntry, HEADER_LEN, Level};
+use crate::batch::{BatchHeader, ValidBatch};
 
 /// Collects validated batches for one object. `T` is the caller's handle to whoever
 /// waits for each batch's offset (a producer's pending response); it comes back with
 /// the batch's footer entry when the object is sealed.
 pub struct ObjectBuilder<T> {
-    /// Batches by partition, each partition's in push order. The map's order is the
-    /// object's partition order, so equal inputs give equal objects.
-    partitions: BTreeMap<(TopicId, Partition), Vec<(ValidBatch, T)>>,
+    level: Level,
+    /// Batches by partition, each partition's in push order, with the header the
+    /// footer copies. The map's order is the object's partition order, so equal inputs
+    /// give equal objects.
+    partitions: BTreeMap<(TopicId, Partition), Vec<Pushed<T>>>,
     batch_count: usize,
     data_len: u64,
 }
+
+/// A pushed batch: the header its footer entry copies, its bytes and its tag.
+type Pushed<T> = (BatchHeader, Bytes, T);
 
 /// An object ready to upload, and what it holds.
 pub struct SealedObject<T> {
@@ -32,8 +37,10 @@ pub struct SealedObject<T> {
 }
 
 impl<T> ObjectBuilder<T> {
-    pub fn new() -> Self {
+    /// An empty object of `level`: writers make [`Level::WRITER`] objects.
+    pub fn new(level: Level) -> Self {
         ObjectBuilder {
+            level,
             partitions: BTreeMap::new(),
             batch_count: 0,
             data_len: 0,
@@ -42,12 +49,27 @@ impl<T> ObjectBuilder<T> {
 
     /// Adds a batch of `partition` of `topic`. Its bytes are kept, not copied.
     pub fn push(&mut self, topic: TopicId, partition: Partition, batch: ValidBatch, tag: T) {
+        self.push_stored(topic, partition, batch.header, batch.bytes, tag);
+    }
+
+    /// Adds a batch read back from an object, which was checked when it was produced:
+    /// compaction copies batches without walking their records again. `header` is what
+    /// the footer copies: the batch's own, except a max timestamp the producer left
+    /// unset, which the caller computes as [`crate::batch::split`] does.
+    pub(crate) fn push_stored(
+        &mut self,
+        topic: TopicId,
+        partition: Partition,
+        header: BatchHeader,
+        bytes: Bytes,
+        tag: T,
+    ) {
         self.batch_count += 1;
-        self.data_len += batch.bytes.len() as u64;
+        self.data_len += bytes.len() as u64;
         self.partitions
             .entry((topic, partition))
             .or_default()
-            .push((batch, tag));
+            .push((header, bytes, tag));
     }
 
     /// The size the object would have if sealed now, header, footer and trailer
@@ -70,17 +92,17 @@ impl<T> ObjectBuilder<T> {
         let mut parts = Vec::with_capacity(self.batch_count + 2);
         let mut batches = Vec::with_capacity(self.batch_count);
         let mut header = BytesMut::with_capacity(HEADER_LEN);
-        format::write_header(&mut header);
+        format::write_header(self.level, &mut header);
         parts.push(header.freeze());
 
         let mut position = HEADER_LEN as u64;
         for ((topic, partition), pushed) in self.partitions {
-            for (batch, tag) in pushed {
-                let length = u32::try_from(batch.bytes.len())
+            for (batch_header, bytes, tag) in pushed {
+                let length = u32::try_from(bytes.len())
                     .expect("a RecordBatch is at most i32::MAX + 12 bytes");
-                let entry = FooterEntry::new(topic, partition, position, length, &batch.header);
+                let entry = FooterEntry::new(topic, partition, position, length, &batch_header);
                 position = entry.end();
-                parts.push(batch.bytes);
+                parts.push(bytes);
                 batches.push((entry, tag));
             }
         }
@@ -89,6 +111,7 @@ impl<T> ObjectBuilder<T> {
         format::write_footer(
             batches.iter().map(|(entry, _)| entry),
             position,
+            self.level,
             &mut footer,
         );
         let size = position + footer.len() as u64;
@@ -101,9 +124,10 @@ impl<T> ObjectBuilder<T> {
     }
 }
 
+/// An empty writer's object.
 impl<T> Default for ObjectBuilder<T> {
     fn default() -> Self {
-        Self::new()
+        Self::new(Level::WRITER)
     }
 }
 
@@ -111,6 +135,7 @@ impl<T> Default for ObjectBuilder<T> {
 impl<T> fmt::Debug for ObjectBuilder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ObjectBuilder")
+            .field("level", &self.level)
             .field("partitions", &self.partitions.len())
             .field("batch_count", &self.batch_count)
             .field("size", &self.size())

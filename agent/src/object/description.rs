@@ -43,11 +43,12 @@ pub fn describe(bytes: &[u8], offsets: Option<OffsetLookup<'_>>) -> Result<Strin
     let footer = view.trailer().footer_range();
 
     let mut out = format!(
-        "Weir object, format version {VERSION}, {size} bytes\n\
+        "Weir object, format version {VERSION}, compaction level {level}, {size} bytes\n\
          {batches} batches, {records} records, {partitions} partitions\n\
          data bytes {data_start}..{data_end}, footer bytes {data_end}..{footer_end} \
          (CRC-32C {crc:#010x}), trailer {TRAILER_LEN} bytes\n\
          timestamps are Unix epoch milliseconds\n",
+        level = view.level(),
         size = view.size(),
         batches = entries.len(),
         partitions = partitions.len(),

@@ -3,7 +3,7 @@
 
 use weir_metadata::{Partition, TopicId};
 
-use super::format::{ENTRY_LEN, HEADER_LEN, VERSION};
+use super::format::{ENTRY_LEN, HEADER_LEN, Level, VERSION};
 use crate::batch::BatchError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,8 +21,12 @@ pub enum ObjectError {
     BadMagic { place: &'static str, found: [u8; 4] },
     #[error("object format version {version} is not supported; this agent reads version {VERSION}")]
     UnsupportedVersion { version: u16 },
-    #[error("object flags {flags:#06x} are not supported; this agent knows none")]
+    #[error(
+        "object flags {flags:#06x} are not supported; this agent knows only bits 0-3 (the compaction level)"
+    )]
     UnsupportedFlags { flags: u16 },
+    #[error("the header gives compaction level {header}, the trailer level {trailer}")]
+    LevelMismatch { header: Level, trailer: Level },
     #[error(
         "the trailer puts the footer at byte {footer_position}, not after the {HEADER_LEN}-byte header"
     )]

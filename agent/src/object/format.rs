@@ -1,6 +1,7 @@
 //! The fixed-size pieces of an object — header, footer entries, trailer — and the
 //! checks a reader makes on them. The module doc of [`crate::object`] gives the layout.
 
+use std::fmt;
 use std::ops::Range;
 
 use bytes::{Buf, BufMut, BytesMut};
@@ -21,11 +22,47 @@ pub const ENTRY_LEN: usize = 66;
 /// Length of the trailer, the last bytes of an object: a reader fetches these first.
 pub const TRAILER_LEN: usize = 24;
 
-/// Flags of version 1: none are defined, and a reader refuses any it does not know,
-/// since a flag may change what the bytes mean.
-const FLAGS: u16 = 0;
+/// The bits of version 1's flags that hold the object's [`Level`]. A reader refuses
+/// any other bit set, since a flag it does not know may change what the bytes mean.
+const LEVEL_BITS: u16 = 0b1111;
 /// The footer's entry count, before the entries.
 const COUNT_LEN: usize = 4;
+
+/// An object's compaction level, bits 0-3 of its flags: 0 for what an agent's writer
+/// made, `n + 1` for what a compaction job made of objects of level `n`
+/// (docs/lifecycle.md). Readers treat every level alike; it tells people and the
+/// planner where an object came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Level(u8);
+
+impl Level {
+    /// What an agent's writer makes.
+    pub const WRITER: Level = Level(0);
+    /// The highest level the flags can hold.
+    pub const MAX: Level = Level(LEVEL_BITS as u8);
+
+    /// `level`, if the flags can hold it.
+    pub fn new(level: u32) -> Option<Level> {
+        u8::try_from(level)
+            .ok()
+            .filter(|&l| l <= Self::MAX.0)
+            .map(Level)
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+
+    fn flags(self) -> u16 {
+        u16::from(self.0)
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
 
 /// The footer's description of one batch in the data section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,6 +159,8 @@ pub struct Trailer {
     pub footer_length: u32,
     /// CRC-32C of the footer's bytes.
     pub footer_crc: u32,
+    /// The level its flags give, which the header's must match.
+    pub level: Level,
 }
 
 impl Trailer {
@@ -144,17 +183,18 @@ pub(crate) fn object_size(data_len: u64, batch_count: usize) -> u64 {
     (HEADER_LEN + COUNT_LEN + batch_count * ENTRY_LEN + TRAILER_LEN) as u64 + data_len
 }
 
-pub(crate) fn write_header(out: &mut BytesMut) {
+pub(crate) fn write_header(level: Level, out: &mut BytesMut) {
     out.put_slice(&MAGIC);
     out.put_u16(VERSION);
-    out.put_u16(FLAGS);
+    out.put_u16(level.flags());
 }
 
-/// Writes the footer listing `entries`, then the trailer; the data section ends at
-/// `footer_position`.
+/// Writes the footer listing `entries`, then the trailer of an object of `level`; the
+/// data section ends at `footer_position`.
 pub(crate) fn write_footer<'a>(
     entries: impl ExactSizeIterator<Item = &'a FooterEntry>,
     footer_position: u64,
+    level: Level,
     out: &mut BytesMut,
 ) {
     let start = out.len();
@@ -170,12 +210,12 @@ pub(crate) fn write_footer<'a>(
     out.put_u32(footer_length);
     out.put_u32(footer_crc);
     out.put_u16(VERSION);
-    out.put_u16(FLAGS);
+    out.put_u16(level.flags());
     out.put_slice(&MAGIC);
 }
 
-/// Checks the header at the start of a whole object.
-pub(crate) fn read_header(object: &[u8]) -> Result<(), ObjectError> {
+/// Checks the header at the start of a whole object and returns the level it gives.
+pub(crate) fn read_header(object: &[u8]) -> Result<Level, ObjectError> {
     let Some(header) = object.first_chunk::<HEADER_LEN>() else {
         return Err(ObjectError::Truncated {
             what: "header",
@@ -206,7 +246,7 @@ pub fn read_trailer(tail: &[u8]) -> Result<Trailer, ObjectError> {
     let version = b.get_u16();
     let flags = b.get_u16();
     check_magic("trailer", b.get_u32().to_be_bytes())?;
-    check_version(version, flags)?;
+    let level = check_version(version, flags)?;
     if footer_position < HEADER_LEN as u64 {
         return Err(ObjectError::FooterPosition { footer_position });
     }
@@ -224,6 +264,7 @@ pub fn read_trailer(tail: &[u8]) -> Result<Trailer, ObjectError> {
         footer_position,
         footer_length,
         footer_crc,
+        level,
     })
 }
 
@@ -327,12 +368,13 @@ fn check_magic(place: &'static str, found: [u8; 4]) -> Result<(), ObjectError> {
     Ok(())
 }
 
-fn check_version(version: u16, flags: u16) -> Result<(), ObjectError> {
+/// Checks the version and flags and returns the level the flags give.
+fn check_version(version: u16, flags: u16) -> Result<Level, ObjectError> {
     if version != VERSION {
         return Err(ObjectError::UnsupportedVersion { version });
     }
-    if flags != FLAGS {
+    if flags & !LEVEL_BITS != 0 {
         return Err(ObjectError::UnsupportedFlags { flags });
     }
-    Ok(())
+    Ok(Level((flags & LEVEL_BITS) as u8))
 }

@@ -2,7 +2,9 @@
 //! partitions exactly as producers sent them.
 //!
 //! Objects are self-describing, so compaction and `weir inspect` read one without the
-//! index. A reader that fetches ranges starts with the fixed-size trailer at the end,
+//! index. Compaction's objects have the same layout as a writer's; only the level in
+//! their flags differs, and each batch's baseOffset is its real offset (a writer's
+//! holds whatever the producer sent). A reader that fetches ranges starts with the fixed-size trailer at the end,
 //! which says where the footer is; the footer says where each batch is.
 //!
 //! # Layout, version 1
@@ -14,7 +16,9 @@
 //! header       8 bytes
 //!   0   magic            4 bytes  "WEIR"
 //!   4   version          u16      1
-//!   6   flags            u16      0; a reader refuses flags it does not know
+//!   6   flags            u16      bits 0-3: the compaction level (0 from a writer,
+//!                                   n + 1 from a job merging level n); a reader
+//!                                   refuses any other bit set
 //!
 //! data section, from byte 8 to the footer
 //!   Kafka RecordBatches (magic 2), byte for byte as received, back to back with no
@@ -40,7 +44,7 @@
 //!   8   footer length    u32
 //!  12   footer CRC-32C   u32      over the footer's bytes
 //!  16   version          u16      as in the header
-//!  18   flags            u16      as in the header
+//!  18   flags            u16      as in the header, which must agree
 //!  20   magic            4 bytes  "WEIR"
 //! ```
 //!
@@ -69,8 +73,9 @@ mod tests;
 pub use builder::{ObjectBuilder, SealedObject};
 pub use description::{OffsetLookup, describe};
 pub use error::ObjectError;
+pub(crate) use format::object_size;
 pub use format::{
-    ENTRY_LEN, FooterEntry, HEADER_LEN, MAGIC, TRAILER_LEN, Trailer, VERSION, read_footer,
+    ENTRY_LEN, FooterEntry, HEADER_LEN, Level, MAGIC, TRAILER_LEN, Trailer, VERSION, read_footer,
     read_trailer,
 };
 pub use view::{ObjectView, read_object};

@@ -24,7 +24,7 @@ fn concat<T>(sealed: &SealedObject<T>) -> Vec<u8> {
 
 /// Five batches pushed interleaved into three partitions of two topics, tagged a to e.
 fn sample() -> SealedObject<char> {
-    let mut builder = ObjectBuilder::new();
+    let mut builder = ObjectBuilder::new(Level::WRITER);
     let pushes = [
         (topic(2), 0, 'a', [10, 20]),
         (topic(1), 1, 'b', [30, 40]),
@@ -44,7 +44,12 @@ fn with_entries(object: &[u8], entries: &[FooterEntry]) -> Vec<u8> {
     let trailer = read_trailer(object).expect("a valid object");
     let data = &object[..trailer.footer_position as usize];
     let mut out = BytesMut::from(data);
-    write_footer(entries.iter(), trailer.footer_position, &mut out);
+    write_footer(
+        entries.iter(),
+        trailer.footer_position,
+        trailer.level,
+        &mut out,
+    );
     out.to_vec()
 }
 
@@ -86,7 +91,7 @@ fn partitions_are_laid_out_in_order_with_batches_in_push_order() {
 
 #[test]
 fn size_counts_header_footer_and_trailer() {
-    let mut builder = ObjectBuilder::<()>::new();
+    let mut builder = ObjectBuilder::<()>::new(Level::WRITER);
     assert!(builder.is_empty());
     assert_eq!(builder.size(), (HEADER_LEN + 4 + TRAILER_LEN) as u64);
 
@@ -105,7 +110,7 @@ fn size_counts_header_footer_and_trailer() {
 
 #[test]
 fn an_empty_object_reads_back_empty() {
-    let object = concat(&ObjectBuilder::<()>::new().finish());
+    let object = concat(&ObjectBuilder::<()>::new(Level::WRITER).finish());
     assert!(entries_of(&object).is_empty());
 }
 
@@ -223,11 +228,78 @@ fn a_future_version_or_unknown_flag_is_refused() {
     );
 
     let mut flagged = object;
-    flagged[6..8].copy_from_slice(&1u16.to_be_bytes());
+    flagged[6..8].copy_from_slice(&0x10u16.to_be_bytes());
     assert_eq!(
         read_object(&flagged).expect_err("flag"),
-        ObjectError::UnsupportedFlags { flags: 1 }
+        ObjectError::UnsupportedFlags { flags: 0x10 }
     );
+}
+
+/// `object` with both its header's and its trailer's flags set to `flags`.
+fn with_flags(object: &[u8], flags: u16) -> Vec<u8> {
+    let mut flagged = object.to_vec();
+    let trailer_flags = flagged.len() - 6;
+    flagged[6..8].copy_from_slice(&flags.to_be_bytes());
+    flagged[trailer_flags..trailer_flags + 2].copy_from_slice(&flags.to_be_bytes());
+    flagged
+}
+
+#[test]
+fn every_level_reads_back_and_describes_itself() {
+    for n in 0..=15 {
+        let level = Level::new(n).expect("bits 0-3 hold levels 0 to 15");
+        let mut builder = ObjectBuilder::new(level);
+        builder.push(
+            topic(1),
+            Partition(0),
+            valid(encode(&Spec::plain(&[5]))),
+            (),
+        );
+        let object = concat(&builder.finish());
+        assert_eq!(object[6..8], (n as u16).to_be_bytes(), "header flags");
+        let view = read_object(&object).expect("an object of any level reads back");
+        assert_eq!(view.level(), level);
+        assert_eq!(read_trailer(&object).expect("trailer").level, level);
+        let text = describe(&object, None).expect("describe");
+        assert!(text.contains(&format!("compaction level {n},")), "{text}");
+    }
+    assert_eq!(Level::new(16), None);
+    assert_eq!(Level::default(), Level::WRITER);
+}
+
+#[test]
+fn flag_bits_above_the_level_are_refused_in_header_and_trailer() {
+    let object = concat(&ObjectBuilder::<()>::new(Level::new(2).expect("level 2")).finish());
+    for bit in 4..16 {
+        let flags = 2 | 1u16 << bit;
+        let flagged = with_flags(&object, flags);
+        assert_eq!(
+            read_object(&flagged).expect_err("an unknown flag"),
+            ObjectError::UnsupportedFlags { flags },
+            "bit {bit}"
+        );
+        assert_eq!(
+            read_trailer(&flagged),
+            Err(ObjectError::UnsupportedFlags { flags }),
+            "bit {bit}"
+        );
+    }
+}
+
+#[test]
+fn a_header_and_trailer_that_disagree_on_the_level_are_refused() {
+    let object = concat(&sample());
+    let mut header_says_one = object.clone();
+    header_says_one[6..8].copy_from_slice(&1u16.to_be_bytes());
+    let err = read_object(&header_says_one).expect_err("levels disagree");
+    assert_eq!(
+        err,
+        ObjectError::LevelMismatch {
+            header: Level::new(1).expect("level 1"),
+            trailer: Level::WRITER,
+        }
+    );
+    assert!(err.to_string().contains("level 1"), "{err}");
 }
 
 #[test]
@@ -404,7 +476,7 @@ fn pushes() -> impl Strategy<Value = Vec<Pushed>> {
 proptest! {
     #[test]
     fn sealed_objects_read_back_batch_for_batch_without_copying(pushes in pushes()) {
-        let mut builder = ObjectBuilder::new();
+        let mut builder = ObjectBuilder::new(Level::WRITER);
         let mut sent = Vec::new();
         for (tag, push) in pushes.iter().enumerate() {
             let bytes = encode(&push.spec);

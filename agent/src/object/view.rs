@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::ObjectError;
-use super::format::{self, FooterEntry, Trailer};
+use super::format::{self, FooterEntry, Level, Trailer};
 use crate::batch::{self, BatchHeader};
 
 /// A whole object whose header, footer and batches all checked out.
@@ -22,6 +22,11 @@ impl<'a> ObjectView<'a> {
 
     pub fn trailer(&self) -> &Trailer {
         &self.trailer
+    }
+
+    /// Its compaction level (header and trailer agree on it).
+    pub fn level(&self) -> Level {
+        self.trailer.level
     }
 
     /// The footer's entries, in the object's order.
@@ -54,8 +59,14 @@ impl fmt::Debug for ObjectView<'_> {
 /// Reads a whole object, checking its header, trailer and footer, and that each batch
 /// is a valid RecordBatch that agrees with its footer entry.
 pub fn read_object(bytes: &[u8]) -> Result<ObjectView<'_>, ObjectError> {
-    format::read_header(bytes)?;
+    let level = format::read_header(bytes)?;
     let trailer = format::read_trailer(bytes)?;
+    if level != trailer.level {
+        return Err(ObjectError::LevelMismatch {
+            header: level,
+            trailer: trailer.level,
+        });
+    }
     if trailer.object_size() != bytes.len() as u64 {
         return Err(ObjectError::SizeMismatch {
             trailer: trailer.object_size(),

@@ -127,7 +127,11 @@ pub async fn plan(store: &Store, config: &CompactionConfig, level: u32) -> Resul
 
 /// Leases the next job nobody runs (or whose lease expired) to `agent`, with the entries
 /// still naming its inputs. A job with nothing left to merge is ended on the way.
-pub async fn claim(store: &Store, config: &CompactionConfig, agent: AgentId) -> Result<Option<Job>> {
+pub async fn claim(
+    store: &Store,
+    config: &CompactionConfig,
+    agent: AgentId,
+) -> Result<Option<Job>> {
     loop {
         let claimed = store
             .db
@@ -582,7 +586,11 @@ async fn requeue(tx: &Transaction, store: &Store, object: ObjectId) -> Result<()
     if record.dereferenced_ms != 0 || record.level >= TOP_LEVEL {
         return Ok(());
     }
-    if tx.get(&store.ks.candidate(record.level, object)).await?.is_none() {
+    if tx
+        .get(&store.ks.candidate(record.level, object))
+        .await?
+        .is_none()
+    {
         entries::candidate(tx, store, object, record.level, record.size);
     }
     Ok(())

@@ -17,13 +17,18 @@ pub(crate) const INDEX_ENTRIES: &str = "index_entries";
 
 /// The counters of compaction candidates (objects, bytes) at `level`.
 pub(crate) fn candidate_counters(level: u32) -> (String, String) {
-    (format!("candidates/{level}"), format!("candidate_bytes/{level}"))
+    (
+        format!("candidates/{level}"),
+        format!("candidate_bytes/{level}"),
+    )
 }
 
 /// The object an entry names.
 pub(crate) fn entry_object(entry: &IndexEntry, key: &[u8]) -> Result<ObjectId> {
-    Ok(ObjectId::from_slice(&entry.object_id)
-        .map_err(|e| weir_metadata::Error::corrupt(key, e))?)
+    Ok(
+        ObjectId::from_slice(&entry.object_id)
+            .map_err(|e| weir_metadata::Error::corrupt(key, e))?,
+    )
 }
 
 /// The last offset an entry holds.
@@ -76,7 +81,11 @@ pub(crate) async fn dereference_if_unreferenced(
     grace_ms: i64,
 ) -> Result<bool> {
     let ks = &store.ks;
-    if !tx.get_range(&ks.object_refs(object).limit(1)).await?.is_empty() {
+    if !tx
+        .get_range(&ks.object_refs(object).limit(1))
+        .await?
+        .is_empty()
+    {
         return Ok(false);
     }
     let key = ks.object(object);

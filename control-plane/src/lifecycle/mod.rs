@@ -225,7 +225,13 @@ impl Lifecycle {
             }
         }
         if report.entries > 0 {
-            tracing::info!(partitions = report.partitions, entries = report.entries, bytes = report.bytes, objects_released = report.dereferenced, "retention pass");
+            tracing::info!(
+                partitions = report.partitions,
+                entries = report.entries,
+                bytes = report.bytes,
+                objects_released = report.dereferenced,
+                "retention pass"
+            );
         }
         Ok(report)
     }

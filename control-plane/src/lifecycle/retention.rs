@@ -176,8 +176,7 @@ pub async fn trim_partition(
         if first_kept.is_none() {
             record.log_start_offset = record.log_start_offset.max(record.high_watermark);
         }
-        clear_time_keys_below(tx, store, topic, partition, Offset(record.log_start_offset))
-            .await?;
+        clear_time_keys_below(tx, store, topic, partition, Offset(record.log_start_offset)).await?;
     }
     trimmed.log_start = Offset(record.log_start_offset);
     trimmed.high_watermark = Offset(record.high_watermark);

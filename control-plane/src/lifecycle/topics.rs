@@ -88,9 +88,7 @@ pub async fn clear_deleted_topic(store: &Store, topic: TopicId) -> Result<Cleare
                 async move {
                     let mut range = store.ks.all_group_offsets();
                     range.begin = from;
-                    let page = tx
-                        .get_range(&range.limit(KEYS_PER_TRANSACTION))
-                        .await?;
+                    let page = tx.get_range(&range.limit(KEYS_PER_TRANSACTION)).await?;
                     let mut removed = 0;
                     for kv in &page {
                         let offset: CommittedOffset = keyspace::decode(&kv.key, &kv.value)?;

@@ -63,12 +63,8 @@ impl proto::jobs_server::Jobs for ControlPlaneService {
             .collect::<Result<Vec<_>, _>>()?;
         // The job's inputs as claimed: the swap checks each run against the index, so
         // only the ids matter here.
-        let job = compaction::claimed(
-            &self.store,
-            job_id(&request.job_id)?,
-            request.attempt,
-        )
-        .await?;
+        let job =
+            compaction::claimed(&self.store, job_id(&request.job_id)?, request.attempt).await?;
         let Some(job) = job else {
             self.lifecycle.metrics.job_ended("lost");
             return Ok(Response::new(proto::CommitJobResponse {
@@ -132,8 +128,13 @@ impl proto::jobs_server::Jobs for ControlPlaneService {
         let job = job_id(&request.job_id)?;
         tracing::warn!(%job, attempt = request.attempt, reason = %request.reason, "an agent gave a compaction job back");
         self.lifecycle.metrics.job_ended("failed");
-        compaction::give_back(&self.store, job, request.attempt, agent_id(&request.agent_id)?)
-            .await?;
+        compaction::give_back(
+            &self.store,
+            job,
+            request.attempt,
+            agent_id(&request.agent_id)?,
+        )
+        .await?;
         Ok(Response::new(proto::FailJobResponse {}))
     }
 

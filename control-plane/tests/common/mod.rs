@@ -8,8 +8,8 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_control_plane::clock::{Clock, SystemClock};
-use weir_control_plane::sequencer::{BatchRef, ObjectCommit};
 use weir_control_plane::lifecycle::LifecycleConfig;
+use weir_control_plane::sequencer::{BatchRef, ObjectCommit};
 use weir_control_plane::topics::{self, TopicSpec};
 use weir_control_plane::{ControlPlane, ControlPlaneClient, ControlPlaneConfig};
 use weir_metadata::{
