@@ -187,6 +187,34 @@ impl S3 {
         })
     }
 
+    /// Every object under this instance's prefix with its bytes, skipping any deleted
+    /// between the listing and its read (the agents' deletions run meanwhile).
+    pub fn objects_present(&self) -> Vec<(String, Vec<u8>)> {
+        let store = self.store();
+        let prefix = ObjectPath::from(self.prefix.as_str());
+        super::kafka::block_on(async move {
+            use futures::TryStreamExt as _;
+            let listed: Vec<_> = store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .expect("list the test bucket");
+            let mut objects = Vec::new();
+            for meta in listed {
+                let read = match store.get(&meta.location).await {
+                    Ok(got) => got.bytes().await,
+                    Err(e) => Err(e),
+                };
+                match read {
+                    Ok(bytes) => objects.push((meta.location.to_string(), bytes.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => panic!("read {}: {e}", meta.location),
+                }
+            }
+            objects
+        })
+    }
+
     /// The keys under this instance's prefix, listed only (objects may go while a
     /// collector runs).
     pub fn keys(&self) -> Vec<String> {
