@@ -667,7 +667,9 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
     let db = Database::open(&metadata)
         .await
         .with_context(|| format!("open metadata store {metadata}"))?;
-    let control_plane = ControlPlane::start(
+    // One registry: the control plane's metrics and the agent's on one /metrics.
+    let mut registry = prometheus_client::registry::Registry::default();
+    let control_plane = ControlPlane::start_into(
         ControlPlaneConfig {
             instance: "playground".into(),
             groups: args.groups.config()?,
@@ -675,6 +677,8 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
             ..ControlPlaneConfig::default()
         },
         db,
+        std::sync::Arc::new(weir_control_plane::clock::SystemClock),
+        &mut registry,
     )
     .await
     .context("start the control plane")?;
@@ -708,7 +712,6 @@ async fn run_playground(args: PlaygroundArgs) -> anyhow::Result<()> {
         !args.no_auto_create_topics,
     );
     let client = ControlPlaneClient::connect(&control_url, None).await?;
-    let mut registry = prometheus_client::registry::Registry::default();
     let agent = Agent::start(config, client, bucket, &mut registry)
         .await
         .context("start the agent")?;

@@ -132,11 +132,25 @@ impl ControlPlane {
         db: Database,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        let mut registry = Registry::default();
+        let mut started = Self::start_into(config, db, clock, &mut registry).await?;
+        started.registry = Arc::new(registry);
+        Ok(started)
+    }
+
+    /// Starts as [`ControlPlane::start_with_clock`] does, registering its metrics in
+    /// `registry` (the playground serves the control plane's and the agent's together);
+    /// [`ControlPlane::metrics_registry`] is then empty.
+    pub async fn start_into(
+        config: ControlPlaneConfig,
+        db: Database,
+        clock: Arc<dyn Clock>,
+        registry: &mut Registry,
+    ) -> Result<Self> {
         let mut store = Store::new(db, &config.cluster, clock);
         store.delete_grace_ms =
             i64::try_from(config.lifecycle.delete_grace.as_millis()).unwrap_or(i64::MAX);
-        let mut registry = Registry::default();
-        let metrics = SequencerMetrics::register(&mut registry);
+        let metrics = SequencerMetrics::register(registry);
         let hub = WatermarkHub::new(4096);
         let cancel = CancellationToken::new();
 
@@ -161,13 +175,13 @@ impl ControlPlane {
             store.clone(),
             lease.clone(),
             config.groups.clone(),
-            metrics::GroupMetrics::register(&mut registry),
+            metrics::GroupMetrics::register(registry),
         );
         let lifecycle = Lifecycle::new(
             store.clone(),
             lease.clone(),
             hub.clone(),
-            metrics::LifecycleMetrics::register(&mut registry),
+            metrics::LifecycleMetrics::register(registry),
             config.lifecycle.clone(),
         );
         let tasks = vec![
@@ -196,7 +210,7 @@ impl ControlPlane {
             lease,
             tls: config.tls,
             token: config.token,
-            registry: Arc::new(registry),
+            registry: Arc::new(Registry::default()),
             cancel,
             tasks,
         })

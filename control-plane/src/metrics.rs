@@ -180,7 +180,7 @@ impl LifecycleMetrics {
             m.dereferenced.clone(),
         );
         registry.register(
-            "weir_objects_deleted",
+            "weir_object_deletions_confirmed",
             "Dereferenced objects agents confirmed deleted from the bucket",
             m.deleted.clone(),
         );

@@ -673,7 +673,7 @@ async fn a_job_swaps_consecutive_runs_for_one_entry_each_and_dereferences_its_in
         "leased"
     );
     let output = merged_output(&job);
-    let (committed, _) = compaction::commit(
+    let committed = compaction::commit(
         store,
         &job,
         agent,
@@ -682,7 +682,8 @@ async fn a_job_swaps_consecutive_runs_for_one_entry_each_and_dereferences_its_in
     )
     .await
     .expect("commit")
-    .expect("held");
+    .expect("held")
+    .committed;
     assert_eq!(
         committed.runs_swapped, 3,
         "one run per partition (offsets are consecutive)"
@@ -759,7 +760,7 @@ async fn retention_racing_a_job_wins_and_a_job_past_its_lease_commits_nothing() 
     let output = merged_output(&job);
     // While the job runs, DeleteRecords removes partition 0's first entry.
     l.delete_records(topic, 0, 3).await.expect("delete records");
-    let (committed, _) = compaction::commit(
+    let committed = compaction::commit(
         store,
         &job,
         agent,
@@ -768,7 +769,8 @@ async fn retention_racing_a_job_wins_and_a_job_past_its_lease_commits_nothing() 
     )
     .await
     .expect("commit")
-    .expect("held");
+    .expect("held")
+    .committed;
     assert_eq!((committed.runs_swapped, committed.runs_skipped), (1, 1));
     let (start, _, entries) = l.log(topic, 0).await;
     assert_eq!(start, 3, "the purged records do not come back");

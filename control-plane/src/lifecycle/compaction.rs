@@ -347,6 +347,15 @@ pub async fn claimed(store: &Store, job: JobId, attempt: u32) -> Result<Option<J
 /// Partitions a commit changed, with their records after it.
 pub type Touched = Vec<(TopicId, Partition, PartitionRecord)>;
 
+/// What a job's commit did.
+#[derive(Debug, Default)]
+pub struct Swapped {
+    pub committed: JobCommitted,
+    pub partitions: Touched,
+    /// Inputs left without an index entry naming them, queued for deletion.
+    pub dereferenced: u64,
+}
+
 /// Swaps the outputs' entries in for the inputs', run by run, then ends the job.
 pub async fn commit(
     store: &Store,
@@ -354,7 +363,7 @@ pub async fn commit(
     agent: AgentId,
     outputs: &[JobOutput],
     max_output_age: Duration,
-) -> Result<Result<(JobCommitted, Touched), ItemError>> {
+) -> Result<Result<Swapped, ItemError>> {
     let inputs: BTreeSet<ObjectId> = job.inputs.iter().map(|i| i.object).collect();
     let now_ms = store.clock.now_ms();
     for output in outputs {
@@ -376,8 +385,7 @@ pub async fn commit(
             )));
         }
     }
-    let mut committed = JobCommitted::default();
-    let mut touched_partitions = Touched::new();
+    let mut swapped_all = Swapped::default();
     for output in outputs {
         for chunk in output.runs.chunks(RUNS_PER_TRANSACTION) {
             let swapped = store
@@ -404,25 +412,31 @@ pub async fn commit(
                                 None => done.runs_skipped += 1,
                             }
                         }
+                        let mut dereferenced = 0;
                         for object in touched {
-                            entries::dereference_if_unreferenced(
+                            if entries::dereference_if_unreferenced(
                                 &tx,
                                 store,
                                 object,
                                 store.delete_grace_ms,
                             )
-                            .await?;
+                            .await?
+                            {
+                                dereferenced += 1;
+                            }
                         }
-                        Ok(Ok((done, partitions)))
+                        Ok(Ok((done, partitions, dereferenced)))
                     }
                 })
                 .await?;
             match swapped {
-                Ok((done, partitions)) => {
-                    touched_partitions.extend(partitions);
-                    committed.runs_swapped += done.runs_swapped;
-                    committed.runs_skipped += done.runs_skipped;
-                    committed.bytes_swapped += done.bytes_swapped;
+                Ok((done, partitions, dereferenced)) => {
+                    let all = &mut swapped_all;
+                    all.partitions.extend(partitions);
+                    all.dereferenced += dereferenced;
+                    all.committed.runs_swapped += done.runs_swapped;
+                    all.committed.runs_skipped += done.runs_skipped;
+                    all.committed.bytes_swapped += done.bytes_swapped;
                 }
                 Err(lost) => return Ok(Err(lost)),
             }
@@ -431,7 +445,7 @@ pub async fn commit(
     if let Err(lost) = finish(store, job, agent, outputs).await? {
         return Ok(Err(lost));
     }
-    Ok(Ok((committed, touched_partitions)))
+    Ok(Ok(swapped_all))
 }
 
 /// Swaps one run if the index over its offsets is exactly what it replaces; returns the

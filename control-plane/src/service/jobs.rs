@@ -75,14 +75,20 @@ impl proto::jobs_server::Jobs for ControlPlaneService {
         };
         let max_age = std::time::Duration::from_millis(request.max_output_age_ms);
         let answer = match compaction::commit(&self.store, &job, agent, &outputs, max_age).await? {
-            Ok((committed, touched)) => {
+            Ok(swapped) => {
+                let committed = swapped.committed;
                 self.lifecycle.metrics.job_ended("committed");
+                self.lifecycle
+                    .metrics
+                    .dereferenced
+                    .inc_by(swapped.dereferenced);
                 self.lifecycle
                     .metrics
                     .rewritten_bytes
                     .inc_by(committed.bytes_swapped);
                 self.lifecycle.publish(
-                    touched
+                    swapped
+                        .partitions
                         .into_iter()
                         .map(|(topic, partition, record)| Advance {
                             topic,
