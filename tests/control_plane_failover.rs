@@ -131,7 +131,7 @@ fn idempotent_producer(bootstrap: &str) -> FutureProducer {
 fn records(phase: &str) -> Vec<Record> {
     (0..RECORDS_PER_PHASE)
         .map(|i| Record {
-            timestamp: Some(1_700_000_000_000 + i as i64),
+            timestamp: Some(support::recent_ms() + i as i64),
             ..Record::new(format!("key-{i}"), format!("{phase}-{i}"))
         })
         .collect()

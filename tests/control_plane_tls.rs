@@ -77,7 +77,7 @@ fn an_agent_given_the_ca_serves_clients_through_a_tls_control_plane() {
     kafka::create_topic(&bootstrap, "over-tls", 1);
     let records: Vec<Record> = (0..50)
         .map(|i| Record {
-            timestamp: Some(1_700_000_000_000 + i),
+            timestamp: Some(support::recent_ms() + i),
             ..Record::new(format!("k{i}"), format!("v{i}"))
         })
         .collect();

@@ -16,7 +16,7 @@ const RECORDS: usize = 2_000;
 fn records(acks: &str) -> Vec<Record> {
     (0..RECORDS)
         .map(|i| Record {
-            timestamp: Some(1_700_000_000_000 + i as i64),
+            timestamp: Some(support::recent_ms() + i as i64),
             ..Record::new(format!("key-{i}"), format!("acks={acks} record {i}"))
         })
         .collect()
@@ -78,7 +78,7 @@ fn acks_0_sends_no_response_frame() {
     let bootstrap = playground.bootstrap();
     kafka::create_topic(&bootstrap, "acks-0-wire", 1);
     let mut stream = wire::connect(&bootstrap);
-    let batch = wire::record_batch(&[(b"k", b"fire and forget")], 1_700_000_000_000);
+    let batch = wire::record_batch(&[(b"k", b"fire and forget")], support::recent_ms());
     let mut produce = wire::produce_v3(41, "acks-0-wire", 0, &batch);
     // acks follows the frame length, the request header and the null transactional id.
     let acks_at = 4 + wire::request_header(0, 3, 41).len() + 2;

@@ -272,7 +272,7 @@ fn a_produce_with_a_corrupt_crc_is_rejected_and_stores_nothing() {
 
     let good = wire::record_batch(
         &[(b"k0", b"intact"), (b"k1", b"intact too")],
-        1_700_000_000_000,
+        support::recent_ms(),
     );
     wire::send(&mut stream, &wire::produce_v3(1, topic, 0, &good));
     let Reply::Frame(frame) = wire::read_reply(&mut stream) else {
@@ -299,7 +299,7 @@ fn a_produce_with_a_corrupt_crc_is_rejected_and_stores_nothing() {
     let last = flipped.len() - 3;
     flipped[last] ^= 0x20;
     // A wrong CRC field over intact records.
-    let mut wrong_crc = wire::record_batch(&[(b"k4", b"bad crc")], 1_700_000_000_200);
+    let mut wrong_crc = wire::record_batch(&[(b"k4", b"bad crc")], support::recent_ms() + 200);
     wrong_crc[wire::BATCH_CRC_AT] ^= 0xff;
     for (correlation_id, batch, what) in [
         (2, &flipped, "a flipped bit"),
@@ -325,7 +325,10 @@ fn a_produce_with_a_corrupt_crc_is_rejected_and_stores_nothing() {
     }
 
     // The connection still works, and only the valid batches are stored.
-    let again = wire::record_batch(&[(b"k5", b"after the corrupt ones")], 1_700_000_000_300);
+    let again = wire::record_batch(
+        &[(b"k5", b"after the corrupt ones")],
+        support::recent_ms() + 300,
+    );
     wire::send(&mut stream, &wire::produce_v3(4, topic, 0, &again));
     let Reply::Frame(frame) = wire::read_reply(&mut stream) else {
         panic!("a valid Produce after the corrupt ones is answered");
@@ -377,7 +380,7 @@ fn produce_to_a_missing_topic_without_auto_create_is_unknown_topic() {
     // Raw Produce: UNKNOWN_TOPIC_OR_PARTITION for the missing topic, and for a partition
     // the witness topic does not have.
     let mut stream = wire::connect(&bootstrap);
-    let batch = wire::record_batch(&[(b"k", b"v")], 1_700_000_000_000);
+    let batch = wire::record_batch(&[(b"k", b"v")], support::recent_ms());
     for (correlation_id, topic, partition) in [(1, "missing", 0), (2, WITNESS, 5)] {
         wire::send(
             &mut stream,
@@ -482,7 +485,7 @@ fn three_records() -> Vec<u8> {
             (&b"k1"[..], &[b'b'; 40][..]),
             (&b"k2"[..], &[b'c'; 40][..]),
         ],
-        1_700_000_000_000,
+        support::recent_ms(),
     )
 }
 
@@ -522,7 +525,7 @@ fn compressed(compression: kafka_protocol::records::Compression, count: i64) -> 
             offset: i,
             // Consecutive, as the encoder wants within one batch.
             sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000 + i,
+            timestamp: support::recent_ms() + i,
             key: None,
             // Varied enough that the codecs emit more than one block's worth of work.
             value: Some((0..200).map(|b| (b * i + b / 7) as u8).collect()),
@@ -573,7 +576,7 @@ fn zstd_zeros(value_len: usize) -> Vec<u8> {
     encoder.write_all(&header_count).expect("compress");
     let records = encoder.finish().expect("compress");
 
-    let timestamp = 1_700_000_000_000;
+    let timestamp = support::recent_ms();
     let mut batch = wire::batch_around(&records, 1, timestamp, timestamp);
     batch[wire::BATCH_ATTRIBUTES_AT..wire::BATCH_ATTRIBUTES_AT + 2]
         .copy_from_slice(&ZSTD.to_be_bytes());
@@ -605,7 +608,7 @@ fn headers(count: i64, present: usize) -> Vec<u8> {
 
 /// One uncompressed record with `headers`, in a batch with maxTimestamp set or not.
 fn batch_with_headers(headers: &[u8], max_timestamp_set: bool) -> Vec<u8> {
-    let base = 1_700_000_000_000;
+    let base = support::recent_ms();
     let max = if max_timestamp_set { base } else { -1 };
     wire::batch_around(&wire::record(0, 0, b"value", headers), 1, base, max)
 }
@@ -843,7 +846,7 @@ fn cases() -> Vec<Case> {
         case(
             "recordsCount 3, 10 records",
             produce(&with_record_count(
-                wire::record_batch(&[(&b"k"[..], &b"v"[..]); 10], 1_700_000_000_000),
+                wire::record_batch(&[(&b"k"[..], &b"v"[..]); 10], support::recent_ms()),
                 3,
             )),
             Expect::ProduceError(INVALID_RECORD),

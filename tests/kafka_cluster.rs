@@ -64,7 +64,7 @@ fn records_produced_through_one_agent_are_consumed_through_another() {
             key: Some(format!("key-{}", i % 100).into_bytes()),
             value: Some(format!("written through zone-a, record {i}").into_bytes()),
             headers: vec![("i".to_string(), Some(i.to_string().into_bytes()))],
-            timestamp: Some(1_700_000_000_000 + i as i64),
+            timestamp: Some(support::recent_ms() + i as i64),
         })
         .collect();
     let producer = kafka::producer(&writer.bootstrap());

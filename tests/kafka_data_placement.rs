@@ -38,7 +38,7 @@ fn record_bytes_are_stored_only_under_objects() {
             key: Some(format!("{marker}:key:{i}").into_bytes()),
             value: Some(format!("value {i} {marker}").into_bytes()),
             headers: vec![("h".to_string(), Some(marker.clone().into_bytes()))],
-            timestamp: Some(1_700_000_000_000 + i as i64),
+            timestamp: Some(support::recent_ms() + i as i64),
         })
         .collect();
     let producer = kafka::producer(&bootstrap);

@@ -28,7 +28,7 @@ fn record(i: usize) -> Record {
         key: Some(format!("key-{}", i % 61).into_bytes()),
         value: Some(format!("record {i} {}", "f".repeat(i % 500)).into_bytes()),
         headers: vec![],
-        timestamp: Some(1_700_000_000_000 + i as i64),
+        timestamp: Some(support::recent_ms() + i as i64),
     }
 }
 

@@ -81,7 +81,7 @@ fn an_idempotent_producer_whose_connections_are_cut_writes_each_record_once_in_o
         .map(|p| {
             let records = (0..RECORDS / PARTITIONS as usize)
                 .map(|i| Record {
-                    timestamp: Some(1_700_000_000_000 + i as i64),
+                    timestamp: Some(support::recent_ms() + i as i64),
                     ..Record::new(format!("key-{p}-{i}"), format!("partition {p} record {i}"))
                 })
                 .collect();
@@ -160,22 +160,25 @@ fn a_produce_replayed_by_hand_gets_its_original_offset() {
         (answer.error_code, answer.base_offset)
     };
     let records: [(&[u8], &[u8]); 3] = [(b"k0", b"v0"), (b"k1", b"v1"), (b"k2", b"v2")];
-    let first = wire::idempotent_record_batch(&records, 1_700_000_000_000, producer_id, epoch, 0);
+    let first =
+        wire::idempotent_record_batch(&records, support::recent_ms(), producer_id, epoch, 0);
     assert_eq!(produce(&mut stream, 2, &first), (0, 0));
-    let other = wire::record_batch(&[(b"x", b"plain")], 1_700_000_000_000);
+    let other = wire::record_batch(&[(b"x", b"plain")], support::recent_ms());
     assert_eq!(produce(&mut stream, 3, &other), (0, 3));
     assert_eq!(
         produce(&mut stream, 4, &first),
         (0, 0),
         "the replay is answered with the offset the batch got the first time"
     );
-    let ahead = wire::idempotent_record_batch(&records, 1_700_000_000_000, producer_id, epoch, 7);
+    let ahead =
+        wire::idempotent_record_batch(&records, support::recent_ms(), producer_id, epoch, 7);
     assert_eq!(
         produce(&mut stream, 5, &ahead).0,
         19,
         "a batch ahead of the sequence is NOT_ENOUGH_REPLICAS: retriable, nothing written"
     );
-    let behind = wire::idempotent_record_batch(&records, 1_700_000_000_000, producer_id, epoch, 1);
+    let behind =
+        wire::idempotent_record_batch(&records, support::recent_ms(), producer_id, epoch, 1);
     assert_eq!(
         produce(&mut stream, 6, &behind).0,
         45,
@@ -183,11 +186,16 @@ fn a_produce_replayed_by_hand_gets_its_original_offset() {
     );
 
     // A newer epoch (as after a KIP-360 bump) starts again at 0 and fences the old one.
-    let newer =
-        wire::idempotent_record_batch(&records[..1], 1_700_000_000_000, producer_id, epoch + 1, 0);
+    let newer = wire::idempotent_record_batch(
+        &records[..1],
+        support::recent_ms(),
+        producer_id,
+        epoch + 1,
+        0,
+    );
     assert_eq!(produce(&mut stream, 7, &newer), (0, 4));
     let stale =
-        wire::idempotent_record_batch(&records[..1], 1_700_000_000_000, producer_id, epoch, 3);
+        wire::idempotent_record_batch(&records[..1], support::recent_ms(), producer_id, epoch, 3);
     assert_eq!(
         produce(&mut stream, 8, &stale).0,
         47,

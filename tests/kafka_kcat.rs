@@ -166,14 +166,14 @@ fn kcat_offset_queries_by_timestamp_return_the_first_record_at_or_after() {
     let topic = "kcat-times";
     kafka::create_topic(&bootstrap, topic, 2);
 
-    // Partition 1: three batches of ten records, create times BASE, BASE+10, …, BASE+290,
+    // Partition 1: three batches of ten records, create times base, base+10, …, base+290,
     // chosen by the producer.
-    const BASE: i64 = 1_500_000_000_000;
+    let base = support::recent_ms();
     let producer = kafka::producer(&bootstrap);
     for batch in 0..3 {
         let records: Vec<Record> = (batch * 10..batch * 10 + 10)
             .map(|i| Record {
-                timestamp: Some(BASE + 10 * i),
+                timestamp: Some(base + 10 * i),
                 ..Record::new(format!("k{i}"), format!("v{i}"))
             })
             .collect();
@@ -183,16 +183,16 @@ fn kcat_offset_queries_by_timestamp_return_the_first_record_at_or_after() {
 
     for (timestamp, expected) in [
         (0, 0),
-        (BASE - 1, 0),
-        (BASE, 0),
-        (BASE + 1, 1),
-        (BASE + 10, 1),
-        (BASE + 55, 6),
-        (BASE + 95, 10), // the first record of the second batch
-        (BASE + 100, 10),
-        (BASE + 101, 11),
-        (BASE + 290, 29), // the last record
-        (BASE + 291, -1), // after every record
+        (base - 1, 0),
+        (base, 0),
+        (base + 1, 1),
+        (base + 10, 1),
+        (base + 55, 6),
+        (base + 95, 10), // the first record of the second batch
+        (base + 100, 10),
+        (base + 101, 11),
+        (base + 290, 29), // the last record
+        (base + 291, -1), // after every record
     ] {
         assert_eq!(
             offset_for_time(&bootstrap, topic, 1, timestamp),
@@ -202,7 +202,7 @@ fn kcat_offset_queries_by_timestamp_return_the_first_record_at_or_after() {
     }
     // An empty partition has no offset for any time.
     assert_eq!(
-        offset_for_time(&bootstrap, topic, 0, BASE),
+        offset_for_time(&bootstrap, topic, 0, base),
         -1,
         "kcat -Q on an empty partition"
     );

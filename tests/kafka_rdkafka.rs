@@ -17,7 +17,6 @@ const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
 const KEYS: usize = 1_000;
 /// Explicit create times, far from now, so a server that stamped its own would show.
-const BASE_TIMESTAMP: i64 = 1_600_000_000_000;
 
 fn record(i: usize, codec: &str) -> Record {
     let mut value = format!("{codec} record {i}: ").into_bytes();
@@ -32,7 +31,7 @@ fn record(i: usize, codec: &str) -> Record {
             ("empty".to_string(), Some(Vec::new())),
             ("null".to_string(), None),
         ],
-        timestamp: Some(BASE_TIMESTAMP + i as i64),
+        timestamp: Some(support::recent_ms() + i as i64),
     }
 }
 

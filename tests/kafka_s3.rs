@@ -100,7 +100,7 @@ fn a_playground_on_s3_round_trips_records_and_keeps_their_bytes_in_the_bucket() 
             key: Some(format!("key-{}", i % 997).into_bytes()),
             value: Some(format!("record {i} {}", "v".repeat(i % 200)).into_bytes()),
             headers: vec![("n".to_string(), Some(i.to_string().into_bytes()))],
-            timestamp: Some(1_700_000_000_000 + i as i64),
+            timestamp: Some(support::recent_ms() + i as i64),
         })
         .collect();
     let producer: FutureProducer = kafka::producer_config(&bootstrap)
@@ -124,7 +124,7 @@ fn a_playground_on_s3_round_trips_records_and_keeps_their_bytes_in_the_bucket() 
             key: Some(format!("{marker}:key:{i}").into_bytes()),
             value: Some(format!("value {i} {marker}").into_bytes()),
             headers: vec![("h".to_string(), Some(marker.clone().into_bytes()))],
-            timestamp: Some(1_700_000_000_000 + i as i64),
+            timestamp: Some(support::recent_ms() + i as i64),
         })
         .collect();
     let plain = kafka::producer(&bootstrap);
@@ -199,7 +199,7 @@ fn two_agents_sharing_an_s3_bucket_serve_each_others_records() {
     kafka::create_topic(&writer.bootstrap(), topic, PARTITIONS);
     let records: Vec<Record> = (0..4_000)
         .map(|i| Record {
-            timestamp: Some(1_700_000_000_000 + i as i64),
+            timestamp: Some(support::recent_ms() + i as i64),
             ..Record::new(format!("key-{}", i % 101), format!("shared record {i}"))
         })
         .collect();

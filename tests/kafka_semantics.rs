@@ -357,11 +357,12 @@ fn list_offsets_max_timestamp_finds_the_first_record_with_the_largest_timestamp(
     let producer = kafka::producer(&bootstrap);
     // Separate sends, so the largest timestamp appears in two batches, and twice in the
     // first of them.
+    let base = support::recent_ms();
     for timestamps in [&[5_000, 9_000, 7_000, 9_000][..], &[9_000, 8_000]] {
         let records: Vec<Record> = timestamps
             .iter()
             .map(|&ts| Record {
-                timestamp: Some(ts),
+                timestamp: Some(base + ts),
                 ..Record::new("k", format!("at {ts}"))
             })
             .collect();
@@ -391,7 +392,7 @@ fn list_offsets_max_timestamp_finds_the_first_record_with_the_largest_timestamp(
         .collect();
     assert_eq!(
         answers,
-        vec![(0, 1, 9_000), (0, -1, -1)],
+        vec![(0, 1, base + 9_000), (0, -1, -1)],
         "partition 0: the first record at 9000 is offset 1; partition 1 is empty"
     );
 }

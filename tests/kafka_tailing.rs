@@ -18,7 +18,7 @@ const PER_ROUND: usize = 200;
 fn round(r: usize) -> Vec<Record> {
     (0..PER_ROUND)
         .map(|i| Record {
-            timestamp: Some(1_700_000_000_000 + (r * PER_ROUND + i) as i64),
+            timestamp: Some(support::recent_ms() + (r * PER_ROUND + i) as i64),
             ..Record::new(format!("key-{r}-{i}"), format!("round {r}, record {i}"))
         })
         .collect()

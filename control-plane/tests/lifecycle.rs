@@ -224,6 +224,33 @@ impl Lifecycle {
             index.len() as i64,
             "the entry counter counts the entries"
         );
+        // The backlog counts each level's candidates and the inputs of unfinished jobs.
+        let (waiting, in_jobs) = store
+            .db
+            .run(|tx| async move {
+                let mut waiting = [0i64; 2];
+                for (level, count) in waiting.iter_mut().enumerate() {
+                    *count = tx
+                        .get_range(&store.ks.candidates(level as u32))
+                        .await?
+                        .len() as i64;
+                }
+                let mut in_jobs = [0i64; 2];
+                for kv in tx.get_range(&store.ks.jobs()).await? {
+                    let job: keyspace::JobRecord = keyspace::decode(&kv.key, &kv.value)?;
+                    in_jobs[(job.output_level - 1) as usize] += job.inputs.len() as i64;
+                }
+                Ok::<_, weir_control_plane::Error>((waiting, in_jobs))
+            })
+            .await
+            .expect("read candidates and jobs");
+        for level in 0..2 {
+            assert_eq!(
+                self.counter(&format!("candidates/{level}")).await,
+                waiting[level] + in_jobs[level],
+                "level {level}: the backlog counter counts candidates and jobs' inputs"
+            );
+        }
         for (topic, partition, record) in partitions {
             let mut entries: Vec<&IndexEntry> = index
                 .iter()
@@ -658,7 +685,11 @@ async fn a_job_swaps_consecutive_runs_for_one_entry_each_and_dereferences_its_in
         .await
         .expect("plan");
     assert!(planned.is_some(), "four candidates at a fan-in of four");
-    assert_eq!(l.counter("candidates/0").await, 0);
+    assert_eq!(
+        l.counter("candidates/0").await,
+        4,
+        "the backlog counts a planned job's inputs until it ends"
+    );
     let agent = AgentId::new();
     let job = compaction::claim(store, &small_jobs(), agent)
         .await
@@ -713,6 +744,11 @@ async fn a_job_swaps_consecutive_runs_for_one_entry_each_and_dereferences_its_in
         .await
         .expect("output recorded");
     assert_eq!(out.level, 1);
+    assert_eq!(
+        l.counter("candidates/0").await,
+        0,
+        "merged: out of the backlog"
+    );
     assert_eq!(
         l.counter("candidates/1").await,
         1,

@@ -98,6 +98,7 @@ pub async fn plan(store: &Store, config: &CompactionConfig, level: u32) -> Resul
             }
             let max_bytes = config.max_job_bytes[level as usize];
             let mut inputs = Vec::new();
+            let mut input_sizes = Vec::new();
             let mut input_bytes = 0u64;
             for kv in &candidates {
                 let size = decode_counter(&kv.value).max(0) as u64;
@@ -105,8 +106,9 @@ pub async fn plan(store: &Store, config: &CompactionConfig, level: u32) -> Resul
                     break;
                 }
                 let object = ks.candidate_of_key(&kv.key)?;
-                entries::uncandidate(&tx, store, object, level).await?;
+                entries::candidate_taken(&tx, store, object, level);
                 inputs.push(object.to_bytes().to_vec());
+                input_sizes.push(size);
                 input_bytes += size;
             }
             if inputs.len() < 2 {
@@ -114,6 +116,7 @@ pub async fn plan(store: &Store, config: &CompactionConfig, level: u32) -> Resul
             }
             let record = JobRecord {
                 inputs,
+                input_sizes,
                 output_level: level + 1,
                 planned_ms: now_ms,
                 input_bytes,
@@ -566,8 +569,8 @@ async fn ensure_output_record(
     Ok(())
 }
 
-/// Ends a job: inputs still referenced (a run skipped) and outputs wait for compaction
-/// again at their levels, and the job record goes.
+/// Ends a job: inputs still referenced (a run skipped) wait for compaction again, the
+/// others leave the backlog; outputs below the top level join it; the job record goes.
 async fn finish(
     store: &Store,
     job: &Job,
@@ -577,37 +580,41 @@ async fn finish(
     store
         .db
         .run(|tx| async move {
-            if let Err(lost) = held(&tx, store, job.id, job.attempt, agent).await? {
-                return Ok::<_, crate::Error>(Err(lost));
+            let record = match held(&tx, store, job.id, job.attempt, agent).await? {
+                Ok(record) => record,
+                Err(lost) => return Ok::<_, crate::Error>(Err(lost)),
+            };
+            let key = store.ks.job(job.id);
+            let level = record.output_level.saturating_sub(1);
+            for (i, input) in record.inputs.iter().enumerate() {
+                let object = ObjectId::from_slice(input)
+                    .map_err(|e| weir_metadata::Error::corrupt(&key, e))?;
+                let size = record.input_sizes.get(i).copied().unwrap_or(0);
+                if still_waits(&tx, store, object).await? {
+                    entries::candidate_returned(&tx, store, object, level, size);
+                } else {
+                    entries::count_pending(&tx, store, level, -1, size);
+                }
             }
-            let objects = job.inputs.iter().map(|i| i.object);
-            for object in objects.chain(outputs.iter().map(|o| o.object)) {
-                requeue(&tx, store, object).await?;
+            for output in outputs {
+                if still_waits(&tx, store, output.object).await? {
+                    entries::candidate(&tx, store, output.object, job.output_level, output.size);
+                }
             }
-            tx.clear(&store.ks.job(job.id));
+            tx.clear(&key);
             Ok(Ok(()))
         })
         .await
 }
 
-/// Makes a live object below the top level a compaction candidate again.
-async fn requeue(tx: &Transaction, store: &Store, object: ObjectId) -> Result<()> {
+/// Whether a live object below the top level is left to merge.
+async fn still_waits(tx: &Transaction, store: &Store, object: ObjectId) -> Result<bool> {
     let key = store.ks.object(object);
     let Some(value) = tx.get(&key).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let record: ObjectRecord = keyspace::decode(&key, &value)?;
-    if record.dereferenced_ms != 0 || record.level >= TOP_LEVEL {
-        return Ok(());
-    }
-    if tx
-        .get(&store.ks.candidate(record.level, object))
-        .await?
-        .is_none()
-    {
-        entries::candidate(tx, store, object, record.level, record.size);
-    }
-    Ok(())
+    Ok(record.dereferenced_ms == 0 && record.level < TOP_LEVEL)
 }
 
 /// How many objects wait at each level below the top, with their bytes and the oldest's

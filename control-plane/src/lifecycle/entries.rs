@@ -106,16 +106,47 @@ pub(crate) async fn dereference_if_unreferenced(
     Ok(true)
 }
 
-/// Adds `object` of `size` bytes to the compaction candidates of `level`.
+/// The compaction backlog of a level counts the objects of that level that will be
+/// merged: candidates, and the inputs of jobs planned and not yet ended. These keep the
+/// candidate keys and the counters together.
+///
+/// A new object of `level` waits for compaction: a candidate, counted.
 pub(crate) fn candidate(tx: &Transaction, store: &Store, object: ObjectId, level: u32, size: u64) {
-    let size = i64::try_from(size).unwrap_or(i64::MAX);
-    tx.set(&store.ks.candidate(level, object), &size.to_le_bytes());
-    let (objects, bytes) = candidate_counters(level);
-    tx.atomic_add(&store.ks.count(&objects), 1);
-    tx.atomic_add(&store.ks.count(&bytes), size);
+    tx.set(&store.ks.candidate(level, object), &encode_size(size));
+    count_pending(tx, store, level, 1, size);
 }
 
-/// Removes `object` from the compaction candidates of `level`, if it is one.
+/// A job took a candidate as input: no longer a candidate, still counted.
+pub(crate) fn candidate_taken(tx: &Transaction, store: &Store, object: ObjectId, level: u32) {
+    tx.clear(&store.ks.candidate(level, object));
+}
+
+/// A job ended and its input still waits (a run of it was skipped): a candidate again,
+/// counted as it was.
+pub(crate) fn candidate_returned(
+    tx: &Transaction,
+    store: &Store,
+    object: ObjectId,
+    level: u32,
+    size: u64,
+) {
+    tx.set(&store.ks.candidate(level, object), &encode_size(size));
+}
+
+/// An object of `level` no longer waits for compaction (merged, or gone).
+pub(crate) fn count_pending(tx: &Transaction, store: &Store, level: u32, objects: i64, size: u64) {
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    let (count, bytes) = candidate_counters(level);
+    tx.atomic_add(&store.ks.count(&count), objects);
+    tx.atomic_add(&store.ks.count(&bytes), objects.signum() * size);
+}
+
+fn encode_size(size: u64) -> [u8; 8] {
+    i64::try_from(size).unwrap_or(i64::MAX).to_le_bytes()
+}
+
+/// Removes `object` from the compaction candidates of `level` (it was dereferenced
+/// while it waited), if it is one.
 pub(crate) async fn uncandidate(
     tx: &Transaction,
     store: &Store,
@@ -125,9 +156,7 @@ pub(crate) async fn uncandidate(
     let key = store.ks.candidate(level, object);
     if let Some(size) = tx.get(&key).await? {
         tx.clear(&key);
-        let (objects, bytes) = candidate_counters(level);
-        tx.atomic_add(&store.ks.count(&objects), -1);
-        tx.atomic_add(&store.ks.count(&bytes), -decode_counter(&size));
+        count_pending(tx, store, level, -1, decode_counter(&size).max(0) as u64);
     }
     Ok(())
 }
