@@ -67,6 +67,12 @@ STEPS = [
     ("small_fetch", "a consumer with a small total fetch limit reads every record of three partitions of large "
                     "records: 12 records of 300,000 bytes in each, read in order and whole with fetch.max.bytes "
                     "1,000,000 and max.partition.fetch.bytes 20,000,000 (or the client's equivalents)"),
+    ("delete_records", "a topic of 2 partitions with 10 records in each: DeleteRecords with the client's admin API "
+                       "before offset 4 of partition 0 and at the high watermark (-1) of partition 1 answers low "
+                       "watermarks 4 and 10 (where the client shows them), ListOffsets earliest then gives 4 and 10, "
+                       "a consumer at the beginning of partition 0 reads exactly offsets 4..9 with their values, "
+                       "and deleting before offset 11 of partition 0 (past the high watermark) is refused with "
+                       "OFFSET_OUT_OF_RANGE and moves nothing"),
     ("group_split", "two consumers of one group (default assignor) split the partitions"),
     ("group_split_cooperative", "the same with the cooperative-sticky assignor"),
     ("delete_topic", "the topic is deleted and no longer listed"),
