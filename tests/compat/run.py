@@ -79,6 +79,12 @@ STEPS = [
 ]
 STEP_NAMES = [s for s, _ in STEPS]
 
+# Playground flags for every client. The scenario's records carry timestamps of November
+# 2023 (BASE_TS), far older than retention.ms's default of 7 days, so Weir's retention
+# pass (every 30 s by default; Kafka checks every 5 minutes) would empty the scenario's
+# topic in the middle of a run, as Kafka's would on a longer one. With a pass every
+# 10 minutes, longer than any client's time limit, none runs during the scenario.
+COMMON_PLAYGROUND_ARGS = ["--retention-interval-ms", "600000"]
 # Playground flags a client needs: kcat cannot create topics, so its playground
 # auto-creates them with the scenario's partition count.
 PLAYGROUND_ARGS = {"kcat": ["--default-partitions", "4"]}
@@ -150,7 +156,8 @@ def run_client(name, command, limit, weir, out_dir):
     log_path = out_dir / f"{name}.log"
     results = {}
     try:
-        playground = Playground(weir, out_dir / f"{name}.weir.log", PLAYGROUND_ARGS.get(name, ()))
+        playground = Playground(weir, out_dir / f"{name}.weir.log",
+                                COMMON_PLAYGROUND_ARGS + PLAYGROUND_ARGS.get(name, []))
     except RuntimeError as e:
         return {s: {"status": "fail", "error": f"playground: {e}"} for s in STEP_NAMES}, 0.0
     topic = f"compat-{name}-{int(time.time())}"
