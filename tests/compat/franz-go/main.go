@@ -5,8 +5,8 @@
 //	go build -o <cache>/franz-go-compat .
 //	franz-go-compat BOOTSTRAP TOPIC
 //
-// kadm for topics, offsets, configs (AlterTopicConfigs, which is IncrementalAlterConfigs)
-// and committed offsets; an idempotent kgo producer (acks=all, franz-go's default);
+// kadm for topics, offsets, configs (AlterTopicConfigs, which is IncrementalAlterConfigs),
+// committed offsets and DeleteRecords; an idempotent kgo producer (acks=all, franz-go's default);
 // kgo consumer groups for the groups (classic protocol: franz-go uses KIP-848 only when
 // told to with ServerSideBalancer), ConsumePartitions for assigned partitions. franz-go's
 // default balancer is cooperative-sticky, which group_split_cooperative uses; group_split
@@ -51,6 +51,13 @@ const (
 	bigSize                = 300000
 	fetchMaxBytes          = 1000000
 	partitionFetchMaxBytes = 20000000
+	// delete_records: 10 records in each of 2 partitions; partition 0 loses those before
+	// offset 4, partition 1 everything (-1 is the high watermark); offset 11 of partition 0
+	// is past it.
+	drPartitions  = 2
+	drRecords     = 10
+	drBefore      = 4
+	highWatermark = -1
 )
 
 var (
@@ -337,6 +344,44 @@ func alterConfigs(changes ...kadm.AlterConfig) error {
 }
 
 func str(s string) *string { return &s }
+
+// deleteRecords deletes the records of t before each partition's offset with kadm; it
+// returns the answer for each partition.
+func deleteRecords(t string, offsets map[int32]int64) map[int32]kadm.DeleteRecordsResponse {
+	req := kadm.Offsets{}
+	for p, o := range offsets {
+		req.Add(kadm.Offset{Topic: t, Partition: p, At: o})
+	}
+	res, err := adm.DeleteRecords(ctx(), req)
+	must(err, "delete records")
+	out := map[int32]kadm.DeleteRecordsResponse{}
+	for p := range offsets {
+		r, ok := res.Lookup(t, p)
+		check(ok, "delete records answered for no partition %d", p)
+		out[p] = r
+	}
+	return out
+}
+
+// startEnd lists the start (earliest) and end (latest) offset of each partition of t.
+func startEnd(t string, n int32) (map[int32]int64, map[int32]int64) {
+	starts, err := adm.ListStartOffsets(ctx(), t)
+	must(err, "earliest offsets")
+	ends, err := adm.ListEndOffsets(ctx(), t)
+	must(err, "latest offsets")
+	s, e := map[int32]int64{}, map[int32]int64{}
+	for p := int32(0); p < n; p++ {
+		o, ok := starts.Lookup(t, p)
+		check(ok, "earliest offsets: no answer for partition %d", p)
+		must(o.Err, fmt.Sprintf("earliest offset of partition %d", p))
+		s[p] = o.Offset
+		o, ok = ends.Lookup(t, p)
+		check(ok, "latest offsets: no answer for partition %d", p)
+		must(o.Err, fmt.Sprintf("latest offset of partition %d", p))
+		e[p] = o.Offset
+	}
+	return s, e
+}
 
 func createTopic(t string, n int32, configs map[string]*string) {
 	res, err := adm.CreateTopic(ctx(), n, 1, configs, t)
@@ -664,6 +709,55 @@ func main() {
 				check(bytes.Equal(r.Value, bigValue(int(part), j)), "partition %d offset %d: value differs from the one sent", part, j)
 			}
 		}
+	})
+
+	step("delete_records", func() {
+		dr := topic + "-dr"
+		createTopic(dr, drPartitions, nil)
+		p := newClient(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		var rs []*kgo.Record
+		for j := 0; j < drRecords; j++ {
+			for part := 0; part < drPartitions; part++ {
+				rs = append(rs, &kgo.Record{Topic: dr, Partition: int32(part), Key: []byte(fmt.Sprintf("dr-%d-%d", part, j)),
+					Value: []byte(fmt.Sprintf("dr-value-%d-%d", part, j)), Context: context.WithValue(context.Background(), recordIndex{}, j)})
+			}
+		}
+		err := p.ProduceSync(ctx(), rs...).FirstErr()
+		p.Close()
+		must(err, "produce")
+		for _, r := range rs {
+			j := r.Context.Value(recordIndex{}).(int)
+			check(r.Offset == int64(j), "record %s was acknowledged at %d/%d", r.Key, r.Partition, r.Offset)
+		}
+		want := map[int32]int64{0: drBefore, 1: drRecords}
+		for part, r := range deleteRecords(dr, map[int32]int64{0: drBefore, 1: highWatermark}) {
+			must(r.Err, fmt.Sprintf("delete records of partition %d", part))
+			check(r.LowWatermark == want[part], "DeleteRecords before offset %d of partition 0 and %d (the high watermark) of partition 1 answered partition %d with low watermark %d, expected %d",
+				drBefore, highWatermark, part, r.LowWatermark, want[part])
+		}
+		starts, ends := startEnd(dr, drPartitions)
+		check(fmt.Sprint(starts) == fmt.Sprint(want), "after DeleteRecords the earliest offsets are %v, expected %v", starts, want)
+		check(fmt.Sprint(ends) == fmt.Sprint(map[int32]int64{0: drRecords, 1: drRecords}), "after DeleteRecords the latest offsets are %v, expected %d everywhere", ends, drRecords)
+		c := newClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{dr: {0: kgo.NewOffset().AtStart()}}))
+		got := readAll(c, drRecords-drBefore, dr+" partition 0 from the start")
+		c.Close()
+		var offs, wantOffs []int64
+		for _, r := range got {
+			offs = append(offs, r.Offset)
+		}
+		for j := int64(drBefore); j < drRecords; j++ {
+			wantOffs = append(wantOffs, j)
+		}
+		check(fmt.Sprint(offs) == fmt.Sprint(wantOffs), "a consumer from the start of partition 0 read offsets %v, expected %d..%d", offs, drBefore, drRecords-1)
+		for _, r := range got {
+			check(r.Partition == 0 && string(r.Key) == fmt.Sprintf("dr-0-%d", r.Offset) && string(r.Value) == fmt.Sprintf("dr-value-0-%d", r.Offset),
+				"partition %d offset %d: read %s=%s", r.Partition, r.Offset, r.Key, r.Value)
+		}
+		r := deleteRecords(dr, map[int32]int64{0: drRecords + 1})[0]
+		check(errors.Is(r.Err, kerr.OffsetOutOfRange), "DeleteRecords before offset %d of partition 0 (high watermark %d) answered %v, expected OFFSET_OUT_OF_RANGE",
+			drRecords+1, drRecords, r.Err)
+		starts, _ = startEnd(dr, drPartitions)
+		check(starts[0] == drBefore, "after the refused DeleteRecords partition 0's earliest offset is %d, was %d", starts[0], drBefore)
 	})
 
 	step("group_split", func() { groupSplit(kgo.RangeBalancer(), "range") })

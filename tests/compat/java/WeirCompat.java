@@ -4,8 +4,8 @@
 //
 //     java -cp <classes>:<jars> WeirCompat BOOTSTRAP TOPIC
 //
-// Admin for topics, offsets and configs (incrementalAlterConfigs to alter them); the
-// producer with its defaults made explicit (acks=all, enable.idempotence=true);
+// Admin for topics, offsets, configs (incrementalAlterConfigs to alter them) and
+// deleteRecords; the producer with its defaults made explicit (acks=all, enable.idempotence=true);
 // KafkaConsumer with subscribe() for the groups (its default assignors, range then
 // cooperative-sticky, and CooperativeStickyAssignor alone). Prints one JSON line per step
 // for tests/compat/run.py; the scenario and its checks are the same as
@@ -23,6 +23,7 @@ import org.apache.kafka.clients.producer.*;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
+import org.apache.kafka.common.errors.OffsetOutOfRangeException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -42,6 +43,10 @@ public class WeirCompat {
     // limit of 1,000,000 bytes and a per-partition limit of 20,000,000.
     static final int BIG_PARTITIONS = 3, BIG_RECORDS = 12, BIG_SIZE = 300_000;
     static final int FETCH_MAX_BYTES = 1_000_000, PARTITION_FETCH_MAX_BYTES = 20_000_000;
+    // delete_records: 10 records in each of 2 partitions; partition 0 loses those before offset
+    // 4, partition 1 everything (-1 is the high watermark); offset 11 of partition 0 is past it.
+    static final int DR_PARTITIONS = 2, DR_RECORDS = 10, DR_BEFORE = 4;
+    static final long HIGH_WATERMARK = -1;
 
     static String bootstrap, topic;
     static Admin admin;
@@ -234,10 +239,25 @@ public class WeirCompat {
     }
 
     static Map<Integer, Long> listOffsets(List<Integer> parts, OffsetSpec spec) throws Exception {
+        return listOffsets(topic, parts, spec);
+    }
+
+    static Map<Integer, Long> listOffsets(String t, List<Integer> parts, OffsetSpec spec) throws Exception {
         Map<TopicPartition, OffsetSpec> req = new HashMap<>();
-        for (int p : parts) req.put(new TopicPartition(topic, p), spec);
+        for (int p : parts) req.put(new TopicPartition(t, p), spec);
         Map<Integer, Long> out = new TreeMap<>();
         admin.listOffsets(req).all().get(60, TimeUnit.SECONDS).forEach((tp, info) -> out.put(tp.partition(), info.offset()));
+        return out;
+    }
+
+    /** Admin.deleteRecords of {partition: offset} of t; returns {partition: low watermark}. */
+    static Map<Integer, Long> deleteRecords(String t, Map<Integer, Long> offsets) throws Exception {
+        Map<TopicPartition, RecordsToDelete> req = new HashMap<>();
+        offsets.forEach((p, o) -> req.put(new TopicPartition(t, p), RecordsToDelete.beforeOffset(o)));
+        Map<Integer, Long> out = new TreeMap<>();
+        for (Map.Entry<TopicPartition, org.apache.kafka.common.KafkaFuture<DeletedRecords>> e
+                : admin.deleteRecords(req).lowWatermarks().entrySet())
+            out.put(e.getKey().partition(), e.getValue().get(60, TimeUnit.SECONDS).lowWatermark());
         return out;
     }
 
@@ -574,6 +594,66 @@ public class WeirCompat {
                             + ": value differs from the one sent");
                 }
             }
+        });
+
+        step("delete_records", () -> {
+            String dr = topic + "-dr";
+            List<Integer> drParts = List.of(0, 1);
+            admin.createTopics(List.of(new NewTopic(dr, DR_PARTITIONS, (short) 1))).all().get(60, TimeUnit.SECONDS);
+            waitListed(dr);
+            Properties p = common();
+            p.put("acks", "all");
+            p.put("key.serializer", ByteArraySerializer.class.getName());
+            p.put("value.serializer", ByteArraySerializer.class.getName());
+            try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+                List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>();
+                for (int j = 0; j < DR_RECORDS; j++)
+                    for (int part : drParts)
+                        sent.add(producer.send(new ProducerRecord<>(dr, part, ("dr-" + part + "-" + j).getBytes(StandardCharsets.UTF_8),
+                                ("dr-value-" + part + "-" + j).getBytes(StandardCharsets.UTF_8))));
+                producer.flush();
+                for (int n = 0; n < sent.size(); n++) {
+                    RecordMetadata md = sent.get(n).get(60, TimeUnit.SECONDS);
+                    int part = drParts.get(n % DR_PARTITIONS), j = n / DR_PARTITIONS;
+                    check(md.partition() == part && md.offset() == j, "record dr-" + part + "-" + j
+                            + " was acknowledged at " + md.partition() + "/" + md.offset());
+                }
+            }
+            Map<Integer, Long> want = Map.of(0, (long) DR_BEFORE, 1, (long) DR_RECORDS);
+            Map<Integer, Long> low = deleteRecords(dr, Map.of(0, (long) DR_BEFORE, 1, HIGH_WATERMARK));
+            check(low.equals(want), "deleteRecords before offset " + DR_BEFORE + " of partition 0 and " + HIGH_WATERMARK
+                    + " (the high watermark) of partition 1 answered low watermarks " + low + ", expected " + want);
+            Map<Integer, Long> earliest = listOffsets(dr, drParts, OffsetSpec.earliest());
+            check(earliest.equals(want), "after deleteRecords the earliest offsets are " + earliest + ", expected " + want);
+            Map<Integer, Long> latest = listOffsets(dr, drParts, OffsetSpec.latest());
+            check(latest.equals(Map.of(0, (long) DR_RECORDS, 1, (long) DR_RECORDS)),
+                    "after deleteRecords the latest offsets are " + latest + ", expected " + DR_RECORDS + " everywhere");
+            List<ConsumerRecord<byte[], byte[]>> got;
+            try (KafkaConsumer<byte[], byte[]> c = assignedConsumer(dr, dr + "-reader", List.of(0), false)) {
+                got = readAll(c, DR_RECORDS - DR_BEFORE, dr + " partition 0 from the beginning");
+            }
+            List<Long> offsets = new ArrayList<>(), wantOffsets = new ArrayList<>();
+            for (ConsumerRecord<byte[], byte[]> r : got) offsets.add(r.offset());
+            for (long j = DR_BEFORE; j < DR_RECORDS; j++) wantOffsets.add(j);
+            check(offsets.equals(wantOffsets), "a consumer from the beginning of partition 0 read offsets " + offsets
+                    + ", expected " + DR_BEFORE + ".." + (DR_RECORDS - 1));
+            for (ConsumerRecord<byte[], byte[]> r : got) {
+                String k = new String(r.key(), StandardCharsets.UTF_8), v = new String(r.value(), StandardCharsets.UTF_8);
+                check(r.partition() == 0 && k.equals("dr-0-" + r.offset()) && v.equals("dr-value-0-" + r.offset()),
+                        "partition " + r.partition() + " offset " + r.offset() + ": read " + k + "=" + v);
+            }
+            try {
+                deleteRecords(dr, Map.of(0, (long) DR_RECORDS + 1));
+                throw new Fail("deleteRecords before offset " + (DR_RECORDS + 1) + " of partition 0, past its high "
+                        + "watermark " + DR_RECORDS + ", was accepted");
+            } catch (ExecutionException e) {
+                check(e.getCause() instanceof OffsetOutOfRangeException, "deleteRecords before offset " + (DR_RECORDS + 1)
+                        + " of partition 0 (high watermark " + DR_RECORDS + ") failed with " + e.getCause()
+                        + ", expected OffsetOutOfRangeException");
+            }
+            earliest = listOffsets(dr, List.of(0), OffsetSpec.earliest());
+            check(earliest.equals(Map.of(0, (long) DR_BEFORE)), "after the refused deleteRecords partition 0's earliest "
+                    + "offset is " + earliest.get(0) + ", was " + DR_BEFORE);
         });
 
         step("group_split", () -> groupSplit(null));

@@ -3,7 +3,7 @@
 //     NODE_PATH=<cache>/node_modules node compat.js BOOTSTRAP TOPIC
 //
 // admin for topics, offsets, configs (alterConfigs, which is AlterConfigs: kafkajs has
-// no incremental API) and committed offsets; an idempotent producer
+// no incremental API), committed offsets and deleteTopicRecords; an idempotent producer
 // (acks=-1, one request in flight, as kafkajs requires); consumers with subscribe()
 // and run() for the groups (kafkajs's one assignor, round robin; it has no
 // cooperative-sticky). Prints one JSON line per step for tests/compat/run.py; the
@@ -28,6 +28,12 @@ const BIG_SIZE = 300000
 const FETCH_MAX_BYTES = 1000000
 const PARTITION_FETCH_MAX_BYTES = 20000000
 const LOG_APPEND_TIME = 1 // Kafka's timestamp type, as kafkajs's batchContext.timestampType gives it
+// delete_records: 10 records in each of 2 partitions; partition 0 loses those before offset
+// 4, partition 1 everything (-1 is the high watermark); offset 11 of partition 0 is past it.
+const DR_PARTITIONS = 2
+const DR_RECORDS = 10
+const DR_BEFORE = 4
+const HIGH_WATERMARK = -1
 
 const [bootstrap, topic] = process.argv.slice(2)
 const kafka = new Kafka({
@@ -541,6 +547,72 @@ async function main() {
         check(m.value.equals(bigValue(p, j)), `partition ${p} offset ${j}: value differs from the one sent`)
       })
     }
+  })
+
+  await step('delete_records', async () => {
+    const dr = `${topic}-dr`
+    await admin.createTopics({ topics: [{ topic: dr, numPartitions: DR_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true })
+    await waitListed(dr)
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+    await producer.connect()
+    try {
+      const messages = []
+      for (let p = 0; p < DR_PARTITIONS; p++) {
+        for (let j = 0; j < DR_RECORDS; j++) messages.push({ partition: p, key: `dr-${p}-${j}`, value: `dr-value-${p}-${j}` })
+      }
+      const res = await producer.send({ topic: dr, acks: -1, messages })
+      for (let p = 0; p < DR_PARTITIONS; p++) {
+        const r = res.find(x => x.partition === p)
+        check(r && r.baseOffset === '0', `records dr-${p}-0.. were acknowledged as ${JSON.stringify(r)}`)
+      }
+    } finally {
+      await producer.disconnect()
+    }
+    // deleteTopicRecords resolves to nothing: kafkajs reads the response only for its
+    // partitions' errors, so the low watermarks are the ones fetchTopicOffsets gives.
+    await admin.deleteTopicRecords({ topic: dr, partitions: [
+      { partition: 0, offset: String(DR_BEFORE) }, { partition: 1, offset: String(HIGH_WATERMARK) }] })
+    // [earliest, latest] of each partition, by ListOffsets
+    const bounds = async () => {
+      const offsets = await admin.fetchTopicOffsets(dr)
+      return [...Array(DR_PARTITIONS).keys()].map(p => {
+        const o = offsets.find(x => x.partition === p)
+        return o ? [parseInt(o.low, 10), parseInt(o.high, 10)] : null
+      })
+    }
+    const after = await bounds()
+    const want = [[DR_BEFORE, DR_RECORDS], [DR_RECORDS, DR_RECORDS]]
+    check(JSON.stringify(after) === JSON.stringify(want),
+      `after deleteTopicRecords before offset ${DR_BEFORE} of partition 0 and ${HIGH_WATERMARK} (the high watermark) of partition 1 ` +
+      `the [earliest, latest] offsets of partitions 0 and 1 are ${JSON.stringify(after)}, expected ${JSON.stringify(want)}`)
+    // kafkajs has no assign(): a consumer of a new group reads the topic from the beginning;
+    // partition 1 holds nothing any more.
+    const got = await readRecords(dr, `${dr}-reader`, DR_RECORDS - DR_BEFORE)
+    const read = got.map(({ partition, message }) => [partition, parseInt(message.offset, 10)])
+    const wantRead = []
+    for (let j = DR_BEFORE; j < DR_RECORDS; j++) wantRead.push([0, j])
+    check(JSON.stringify(read) === JSON.stringify(wantRead),
+      `a consumer from the beginning read [partition, offset] ${JSON.stringify(read)}, expected partition 0's offsets ${DR_BEFORE}..${DR_RECORDS - 1}`)
+    for (const { message: m } of got) {
+      check(m.key.toString() === `dr-0-${m.offset}` && m.value.toString() === `dr-value-0-${m.offset}`,
+        `partition 0 offset ${m.offset}: read ${m.key}=${m.value}`)
+    }
+    let refused = null
+    try {
+      await admin.deleteTopicRecords({ topic: dr, partitions: [{ partition: 0, offset: String(DR_RECORDS + 1) }] })
+    } catch (e) {
+      refused = e
+    }
+    check(refused, `deleteTopicRecords before offset ${DR_RECORDS + 1} of partition 0, past its high watermark ${DR_RECORDS}, was accepted`)
+    // kafkajs's retrier gives up on the non-retriable KafkaJSDeleteTopicRecordsError, which
+    // names each partition's error, by throwing a KafkaJSNonRetriableError caused by it.
+    const cause = refused.cause || refused
+    const errs = (cause.partitions || []).map(({ partition, error }) => `${partition}: ${error && error.type}`)
+    check(cause.name === 'KafkaJSDeleteTopicRecordsError' && errs.length === 1 && errs[0] === '0: OFFSET_OUT_OF_RANGE',
+      `deleteTopicRecords before offset ${DR_RECORDS + 1} of partition 0 (high watermark ${DR_RECORDS}) failed with ` +
+      `${refused.name}: ${refused.message} (cause ${cause.name} [${errs}]), expected OFFSET_OUT_OF_RANGE for partition 0`)
+    const [last] = await bounds()
+    check(last[0] === DR_BEFORE, `after the refused deleteTopicRecords partition 0's earliest offset is ${last[0]}, was ${DR_BEFORE}`)
   })
 
   await step('group_split', groupSplit)

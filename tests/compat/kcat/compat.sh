@@ -5,7 +5,7 @@
 #
 # kcat has no admin API: the topic is auto-created by the first produce (run.py starts
 # this client's playground with --default-partitions 4), and describe_configs,
-# alter_configs and delete_topic report themselves not applicable. kcat sets no
+# alter_configs, delete_records and delete_topic report themselves not applicable. kcat sets no
 # per-record timestamps and one set of headers for all records, so those are checked as
 # sent (CreateTime, the -H headers). Offsets come from -Q (offsets_for_times; -2
 # earliest, -1 latest); groups from -G (the balanced consumer, auto-commit on close).
@@ -204,6 +204,9 @@ small_fetch() {
 }
 problem=$(small_fetch)
 if [ -n "$problem" ]; then report small_fetch fail "$problem"; else report small_fetch ok; fi
+
+log "== delete_records"
+report delete_records skip "kcat has no admin API (DeleteRecords is an admin request)"
 
 # group_split: two kcat -G consumers of one group; each one's last assignment, from its
 # rebalance messages, must be a non-empty half, together all partitions.

@@ -2,20 +2,21 @@
 
     python aiokafka_compat.py BOOTSTRAP TOPIC
 
-AIOKafkaAdminClient for topics and configs (alter_configs is AlterConfigs; aiokafka has
-no incremental API); an idempotent AIOKafkaProducer (acks=all); AIOKafkaConsumer with
-subscribe() for the groups (its default assignors, range and roundrobin; aiokafka has no
-cooperative-sticky) and for offset lookups. The coroutines run on one event loop driven
-from scenario.py's steps, so consumers' background tasks (heartbeats, rebalances)
-progress while a step polls. Checks live in scenario.py.
+AIOKafkaAdminClient for topics, configs (alter_configs is AlterConfigs; aiokafka has
+no incremental API) and delete_records; an idempotent AIOKafkaProducer (acks=all);
+AIOKafkaConsumer with subscribe() for the groups (its default assignors, range and
+roundrobin; aiokafka has no cooperative-sticky) and for offset lookups. The coroutines
+run on one event loop driven from scenario.py's steps, so consumers' background tasks
+(heartbeats, rebalances) progress while a step polls. Checks live in scenario.py.
 """
 
 import asyncio
 import sys
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import BrokerResponseError
 from aiokafka.structs import OffsetAndMetadata
 
 import scenario
@@ -180,6 +181,15 @@ class AIOKafka(scenario.Client):
         for res in resources:
             if res["error_code"] != 0:
                 raise scenario.Refused(res["error_code"], res.get("error_message"))
+
+    def delete_records(self, topic, offsets):
+        try:
+            # {TopicPartition: low watermark}; a partition's error code is raised as its class.
+            return {tp.partition: low for tp, low in wait(self.admin.delete_records(
+                {TopicPartition(topic, p): RecordsToDelete(o) for p, o in offsets.items()},
+                timeout_ms=scenario.PATIENCE_S * 1000)).items()}
+        except BrokerResponseError as e:
+            raise scenario.Refused(e.errno, f"{type(e).__name__}: {e}") from e
 
     def delete_topic(self, topic):
         check_errors(wait(self.admin.delete_topics([topic])), "delete topic")

@@ -2,10 +2,10 @@
 
     python confluent_compat.py BOOTSTRAP TOPIC
 
-AdminClient for topics, offsets and configs (incremental_alter_configs to alter them);
-an idempotent Producer (acks=all); Consumer with subscribe() for the groups (default
-assignor range,roundrobin, then cooperative-sticky with incremental assign). Checks live
-in scenario.py.
+AdminClient for topics, offsets, configs (incremental_alter_configs to alter them) and
+delete_records; an idempotent Producer (acks=all); Consumer with subscribe() for the
+groups (default assignor range,roundrobin, then cooperative-sticky with incremental
+assign). Checks live in scenario.py.
 """
 
 import logging
@@ -217,6 +217,18 @@ class Confluent(scenario.Client):
         except KafkaException as e:
             err = e.args[0]
             raise scenario.Refused(err.code(), f"{err.name()}: {err.str()}") from e
+
+    def delete_records(self, topic, offsets):
+        futures = self.admin.delete_records([TopicPartition(topic, p, o) for p, o in offsets.items()],
+                                            operation_timeout=30)
+        low = {}
+        for tp, f in futures.items():
+            try:
+                low[tp.partition] = f.result(timeout=TIMEOUT).low_watermark
+            except KafkaException as e:
+                err = e.args[0]
+                raise scenario.Refused(err.code(), f"{err.name()}: {err.str()}") from e
+        return low
 
     def delete_topic(self, topic):
         for _, f in self.admin.delete_topics([topic], operation_timeout=30).items():

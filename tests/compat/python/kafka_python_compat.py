@@ -2,17 +2,18 @@
 
     python kafka_python_compat.py BOOTSTRAP TOPIC
 
-KafkaAdminClient for topics and configs (alter_configs with incremental=False, so
-AlterConfigs: the incremental API is covered by the Java and confluent-kafka programs);
-an idempotent KafkaProducer (acks=all); KafkaConsumer with subscribe() for the groups
-(default assignors range,roundrobin, then cooperative-sticky) and for offset lookups.
-Checks live in scenario.py.
+KafkaAdminClient for topics, configs (alter_configs with incremental=False, so
+AlterConfigs: the incremental API is covered by the Java and confluent-kafka programs)
+and delete_records; an idempotent KafkaProducer (acks=all); KafkaConsumer with
+subscribe() for the groups (default assignors range,roundrobin, then cooperative-sticky)
+and for offset lookups. Checks live in scenario.py.
 """
 
 import re
 import sys
 import time
 
+import kafka.errors
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.consumer.group import OffsetAndMetadata
@@ -167,6 +168,16 @@ class KafkaPython(scenario.Client):
             if not m:
                 raise scenario.Fail(f"alter configs: {outcome}")
             raise scenario.Refused(int(m[1]), m[2])
+
+    def delete_records(self, topic, offsets):
+        try:
+            # {TopicPartition: the response's partition, as a dict}
+            result = self.admin.delete_records({TopicPartition(topic, p): o for p, o in offsets.items()},
+                                               timeout_ms=TIMEOUT * 1000)
+        except kafka.errors.BrokerResponseError as e:
+            # One partition's error code is raised as its class; several as BrokerResponseError.
+            raise scenario.Refused(e.errno, str(e)) from e
+        return {tp.partition: r["low_watermark"] for tp, r in result.items()}
 
     def delete_topic(self, topic):
         self.admin.delete_topics([topic])

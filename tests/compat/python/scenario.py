@@ -30,6 +30,13 @@ BIG_SIZE = 300_000
 FETCH_MAX_BYTES = 1_000_000
 PARTITION_FETCH_MAX_BYTES = 20_000_000
 TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME = 0, 1  # Kafka's timestamp types
+# delete_records: 10 records in each of 2 partitions; partition 0 loses those before offset
+# 4, partition 1 everything (-1 is the high watermark); offset 11 of partition 0 is past it.
+DR_PARTITIONS = 2
+DR_RECORDS = 10
+DR_BEFORE = 4
+HIGH_WATERMARK = -1
+OFFSET_OUT_OF_RANGE = 1  # Kafka's error code
 
 
 def report(step, ok=True, error=None, skip=None):
@@ -133,6 +140,11 @@ class Client:
         those named (an empty list puts every config back to its default). Raises Refused
         for an error code in the response."""
         raise NotImplementedError
+    def delete_records(self, topic, offsets):
+        """offsets: {partition: the offset before which its records go, or HIGH_WATERMARK}, in one
+        call of the client's admin API. Returns {partition: the low watermark answered}; raises
+        Refused for an error code in the response."""
+        raise NotSupported("no DeleteRecords in this client's admin API")
     def delete_topic(self, topic): raise NotImplementedError
     def list_topics(self): raise NotImplementedError
     def cooperative_assignor(self):
@@ -184,6 +196,7 @@ def run(client, topic):
         ("alter_configs", lambda: step_alter_configs(client, topic)),
         ("log_append_time", lambda: step_log_append_time(client, topic)),
         ("small_fetch", lambda: step_small_fetch(client, topic)),
+        ("delete_records", lambda: step_delete_records(client, topic)),
         ("group_split", lambda: step_group_split(client, topic, None)),
         ("group_split_cooperative", lambda: step_group_split(client, topic, client.cooperative_assignor())),
         ("delete_topic", lambda: step_delete(client, topic)),
@@ -384,6 +397,57 @@ def step_small_fetch(client, topic):
             want = big_value(p, j)
             check(len(r.value or b"") == BIG_SIZE, f"partition {p} offset {j}: {len(r.value or b'')} bytes, sent {BIG_SIZE}")
             check(r.value == want, f"partition {p} offset {j}: value differs from the one sent")
+
+
+def dr_value(partition, j):
+    """delete_records's record j of a partition."""
+    return f"dr-value-{partition}-{j}".encode()
+
+
+def step_delete_records(client, topic):
+    """DeleteRecords before offset DR_BEFORE of partition 0 and at the high watermark of partition 1
+    of a topic with DR_RECORDS records in each; then one past the high watermark, refused."""
+    dr = f"{topic}-dr"
+    parts = list(range(DR_PARTITIONS))
+    client.create_topic(dr, DR_PARTITIONS)
+    wait_listed(client, dr)
+    records = [(p, f"dr-{p}-{j}".encode(), dr_value(p, j), None) for j in range(DR_RECORDS) for p in parts]
+    acks = client.send(dr, records)
+    for (p, key, _, _), (ap, off, _) in zip(records, acks):
+        j = int(key.split(b"-")[2])
+        check((ap, off) == (p, j), f"record {key.decode()} was acknowledged at {ap}/{off}, expected {p}/{j}")
+    low = client.delete_records(dr, {0: DR_BEFORE, 1: HIGH_WATERMARK})
+    want = {0: DR_BEFORE, 1: DR_RECORDS}
+    check(low == want, f"DeleteRecords before offset {DR_BEFORE} of partition 0 and {HIGH_WATERMARK} (the high "
+                       f"watermark) of partition 1 answered low watermarks {low}, expected {want}")
+    earliest = client.list_offsets(dr, parts, "earliest")
+    check(earliest == want, f"after DeleteRecords the earliest offsets are {earliest}, expected {want}")
+    latest = client.list_offsets(dr, parts, "latest")
+    check(latest == {p: DR_RECORDS for p in parts},
+          f"after DeleteRecords the latest offsets are {latest}, expected {DR_RECORDS} everywhere")
+    c = client.assigned_consumer(dr, f"{dr}-reader", [0])
+    try:
+        got = read_all(c, DR_RECORDS - DR_BEFORE, f"{dr} partition 0 from the beginning")
+    finally:
+        c.close()
+    offsets = [(r.partition, r.offset) for r in got]
+    check(offsets == [(0, j) for j in range(DR_BEFORE, DR_RECORDS)],
+          f"a consumer from the beginning of partition 0 read {offsets}, expected offsets {DR_BEFORE}..{DR_RECORDS - 1}")
+    for r in got:
+        check(r.key == f"dr-0-{r.offset}".encode() and r.value == dr_value(0, r.offset),
+              f"partition 0 offset {r.offset}: read key {r.key!r} value {r.value!r}, sent dr-0-{r.offset}")
+    try:
+        client.delete_records(dr, {0: DR_RECORDS + 1})
+    except Refused as e:
+        check(e.code == OFFSET_OUT_OF_RANGE, f"DeleteRecords before offset {DR_RECORDS + 1} of partition 0 (high "
+                                             f"watermark {DR_RECORDS}) was refused with {e}, expected error code "
+                                             f"{OFFSET_OUT_OF_RANGE} (OFFSET_OUT_OF_RANGE)")
+    else:
+        raise Fail(f"DeleteRecords before offset {DR_RECORDS + 1} of partition 0, past its high watermark "
+                   f"{DR_RECORDS}, was accepted")
+    earliest = client.list_offsets(dr, [0], "earliest")
+    check(earliest == {0: DR_BEFORE}, f"after the refused DeleteRecords partition 0's earliest offset is "
+                                      f"{earliest.get(0)}, was {DR_BEFORE}")
 
 
 def wait_listed(client, topic):

@@ -5,7 +5,7 @@
 //	sarama-compat BOOTSTRAP TOPIC
 //
 // ClusterAdmin for topics, configs (AlterConfig, which is AlterConfigs: sarama 1.22 has no
-// incremental API) and committed offsets; an idempotent SyncProducer
+// incremental API), committed offsets and DeleteRecords; an idempotent SyncProducer
 // (acks=all, one request in flight, as sarama requires); ConsumerGroup for the groups
 // (its default assignor, range; sarama 1.22 has no cooperative-sticky); Client.GetOffset
 // for offset lookups. Config.Version is 2.1.0, the newest this sarama knows and well
@@ -47,6 +47,13 @@ const (
 	bigSize                = 300000
 	fetchMaxBytes          = 1000000
 	partitionFetchMaxBytes = 20000000
+	// delete_records: 10 records in each of 2 partitions; partition 0 loses those before
+	// offset 4, partition 1 everything (-1 is the high watermark); offset 11 of partition 0
+	// is past it.
+	drPartitions  = 2
+	drRecords     = 10
+	drBefore      = 4
+	highWatermark = -1
 )
 
 var (
@@ -350,6 +357,30 @@ func topicConfigs(admin sarama.ClusterAdmin) map[string]string {
 		}
 	}
 	return out
+}
+
+// deleteRecordsAnswers sends a DeleteRecords request of sarama's own for t to admin's
+// controller, as ClusterAdmin.DeleteRecords builds and sends it, and returns the answer for
+// each partition: ClusterAdmin.DeleteRecords drops the low watermarks and partition errors.
+func deleteRecordsAnswers(admin sarama.ClusterAdmin, t string, offsets map[int32]int64) map[int32]*sarama.DeleteRecordsResponsePartition {
+	controller, ok := admin.(interface {
+		Controller() (*sarama.Broker, error)
+	})
+	check(ok, "sarama's ClusterAdmin has no Controller()")
+	b, err := controller.Controller()
+	must(err, "controller")
+	rsp, err := b.DeleteRecords(&sarama.DeleteRecordsRequest{
+		Topics:  map[string]*sarama.DeleteRecordsRequestTopic{t: {PartitionOffsets: offsets}},
+		Timeout: config().Admin.Timeout,
+	})
+	must(err, "delete records")
+	rt, ok := rsp.Topics[t]
+	check(ok, "delete records answered for no topic %s", t)
+	for p := range offsets {
+		_, ok := rt.Partitions[p]
+		check(ok, "delete records answered for no partition %d", p)
+	}
+	return rt.Partitions
 }
 
 // bigValue is small_fetch's record j of a partition: bigSize bytes, distinct per record.
@@ -705,6 +736,67 @@ func main() {
 				check(bytes.Equal(rec.Value, bigValue(int(p), j)), "partition %d offset %d: value differs from the one sent", p, j)
 			}
 		}
+	})
+
+	step("delete_records", func() {
+		dr := topic + "-dr"
+		admin := newAdmin()
+		defer admin.Close()
+		must(admin.CreateTopic(dr, &sarama.TopicDetail{NumPartitions: drPartitions, ReplicationFactor: 1}, false), "create topic")
+		waitListed(dr)
+		var msgs []*sarama.ProducerMessage
+		for j := 0; j < drRecords; j++ {
+			for p := 0; p < drPartitions; p++ {
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: dr, Partition: int32(p),
+					Key: sarama.StringEncoder(fmt.Sprintf("dr-%d-%d", p, j)), Value: sarama.StringEncoder(fmt.Sprintf("dr-value-%d-%d", p, j)),
+					Metadata: [2]int{p, j}})
+			}
+		}
+		send(msgs, config())
+		for _, m := range msgs {
+			pj := m.Metadata.([2]int)
+			check(m.Partition == int32(pj[0]) && m.Offset == int64(pj[1]), "record dr-%d-%d was acknowledged at %d/%d", pj[0], pj[1], m.Partition, m.Offset)
+		}
+		// ClusterAdmin.DeleteRecords makes the deletion. It returns only whether a response
+		// came: sarama 1.22 drops the response's low watermarks and partition errors (admin.go:
+		// "todo ... return slice of errors for each partition"). So the answers are read from
+		// the same requests sent with deleteRecordsAnswers: the deletion again (which moves
+		// nothing) and the one past the high watermark.
+		must(admin.DeleteRecords(dr, map[int32]int64{0: drBefore, 1: highWatermark}), "delete records")
+		want := map[int32]int64{0: drBefore, 1: drRecords}
+		for p, a := range deleteRecordsAnswers(admin, dr, map[int32]int64{0: drBefore, 1: highWatermark}) {
+			check(a.Err == sarama.ErrNoError && a.LowWatermark == want[p], "DeleteRecords before offset %d of partition 0 and %d (the high watermark) of partition 1, repeated, answered partition %d with low watermark %d, error %v; expected %d, no error",
+				drBefore, highWatermark, p, a.LowWatermark, a.Err, want[p])
+		}
+		for p := int32(0); p < drPartitions; p++ {
+			earliest, err := client.GetOffset(dr, p, sarama.OffsetOldest)
+			must(err, "earliest offset")
+			check(earliest == want[p], "after DeleteRecords partition %d's earliest offset is %d, expected %d", p, earliest, want[p])
+			latest, err := client.GetOffset(dr, p, sarama.OffsetNewest)
+			must(err, "latest offset")
+			check(latest == drRecords, "after DeleteRecords partition %d's latest offset is %d, expected %d", p, latest, drRecords)
+		}
+		got := readPartitions(dr, []int32{0}, drRecords-drBefore, config())[0]
+		var offs, wantOffs []int64
+		for _, m := range got {
+			offs = append(offs, m.Offset)
+		}
+		for j := int64(drBefore); j < drRecords; j++ {
+			wantOffs = append(wantOffs, j)
+		}
+		check(fmt.Sprint(offs) == fmt.Sprint(wantOffs), "a consumer from the oldest offset of partition 0 read offsets %v, expected %d..%d", offs, drBefore, drRecords-1)
+		for _, m := range got {
+			check(string(m.Key) == fmt.Sprintf("dr-0-%d", m.Offset) && string(m.Value) == fmt.Sprintf("dr-value-0-%d", m.Offset),
+				"partition 0 offset %d: read %s=%s", m.Offset, m.Key, m.Value)
+		}
+		past := map[int32]int64{0: drRecords + 1}
+		fmt.Fprintf(os.Stderr, "   ClusterAdmin.DeleteRecords before offset %d of partition 0: %v\n", drRecords+1, admin.DeleteRecords(dr, past))
+		a := deleteRecordsAnswers(admin, dr, past)[0]
+		check(a.Err == sarama.ErrOffsetOutOfRange, "DeleteRecords before offset %d of partition 0 (high watermark %d) answered error %v, low watermark %d; expected %v",
+			drRecords+1, drRecords, a.Err, a.LowWatermark, sarama.ErrOffsetOutOfRange)
+		earliest, err := client.GetOffset(dr, 0, sarama.OffsetOldest)
+		must(err, "earliest offset")
+		check(earliest == drBefore, "after the refused DeleteRecords partition 0's earliest offset is %d, was %d", earliest, drBefore)
 	})
 
 	step("group_split", func() {
