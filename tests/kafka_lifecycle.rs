@@ -422,3 +422,259 @@ fn object_level(bytes: &[u8]) -> u16 {
     }
     u16::from_be_bytes([bytes[6], bytes[7]]) & 0xF
 }
+
+/// The objects the index names, over every partition of every topic, from each
+/// partition's log start: read through the control plane's own API.
+fn indexed_objects(cluster: &support::Cluster) -> std::collections::BTreeSet<String> {
+    use weir_control_plane::ControlPlaneClient;
+    use weir_control_plane::index::{OffsetSpec, PartitionRead};
+    use weir_metadata::{Offset as At, Partition};
+    block_on(async {
+        let client = ControlPlaneClient::connect(&cluster.control_plane_url, Some(cluster.token))
+            .await
+            .expect("connect to the control plane");
+        let mut named = std::collections::BTreeSet::new();
+        for topic in client.list_topics().await.expect("list topics") {
+            for p in 0..topic.partitions {
+                let start = client
+                    .list_offset(topic.id, Partition(p), OffsetSpec::Earliest)
+                    .await
+                    .expect("ListOffsets")
+                    .expect("known partition")
+                    .offset
+                    .expect("an earliest offset");
+                let read = PartitionRead {
+                    topic: topic.id,
+                    partition: Partition(p),
+                    from: At(start.0),
+                    max_bytes: u64::MAX,
+                };
+                let index = client
+                    .read_index(&[read])
+                    .await
+                    .expect("ReadIndex")
+                    .pop()
+                    .expect("one answer")
+                    .expect("in range");
+                named.extend(
+                    index
+                        .entries
+                        .iter()
+                        .map(|e| format!("data/{}.weir", e.object)),
+                );
+            }
+        }
+        named
+    })
+}
+
+/// The bucket's objects, by their key under the prefix (`data/<id>.weir`).
+fn bucket_objects(s3: &S3) -> std::collections::BTreeSet<String> {
+    s3.keys()
+        .into_iter()
+        .filter_map(|k| {
+            k.strip_prefix(&format!("{}/", s3.prefix))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn compaction_survives_kill_9_of_an_agent_and_the_control_plane_and_leaks_no_object() {
+    let s3 = S3::start();
+    let mut envs: Vec<(&str, String)> = s3.envs();
+    for (k, v) in [
+        ("WEIR_BATCH_TIMEOUT_MS", "20"),
+        ("WEIR_JOBS_INTERVAL_MS", "100"),
+        ("WEIR_PRODUCE_TIMEOUT_MS", "2000"),
+        ("WEIR_GC_GRACE_MS", "4000"),
+        ("WEIR_GC_INTERVAL_MS", "500"),
+    ] {
+        envs.push((k, v.to_string()));
+    }
+    let agent_envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let control_plane_envs = [
+        ("WEIR_COMPACTION_FAN_IN", "4"),
+        ("WEIR_COMPACTION_MAX_WAIT_MS", "300"),
+        ("WEIR_OBJECT_DELETE_GRACE_MS", "1000"),
+        ("WEIR_LEASE_TTL_SECS", "2"),
+    ];
+    let url = s3.url();
+    let mut cluster = support::Cluster::start_configured(
+        &["a", "a"],
+        Some(&url),
+        &agent_envs,
+        &control_plane_envs,
+    );
+    let bootstrap = cluster.agents[0].bootstrap();
+    let topic = "lifecycle-killed";
+    const PARTITIONS: i32 = 3;
+    create(&bootstrap, topic, PARTITIONS, &[]);
+    let mut produced: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+    let mut produce_rounds =
+        |cluster: &support::Cluster, through: &[usize], rounds: usize, tag: &str| {
+            // Through every live agent in turn, so each writes objects and any may run jobs.
+            for round in 0..rounds {
+                let agent = &cluster.agents[through[round % through.len()]];
+                let producer = kafka::producer(&agent.bootstrap());
+                for p in 0..PARTITIONS {
+                    let records: Vec<Record> = (0..4)
+                        .map(|i| Record {
+                            timestamp: Some(now_ms()),
+                            ..Record::new(
+                                format!("{tag}{round}-{i}"),
+                                format!("{tag}-p{p}-r{round}-i{i}"),
+                            )
+                        })
+                        .collect();
+                    kafka::produce_ok(&producer, topic, Some(p), &records);
+                    produced.entry(p).or_default().extend(records);
+                }
+            }
+        };
+    produce_rounds(&cluster, &[0, 1], 30, "before");
+    // An agent dies with jobs in hand, then the control plane with swaps under way.
+    cluster.agents[1].process.kill9();
+    produce_rounds(&cluster, &[0], 10, "one-agent");
+    cluster.control_plane.kill9();
+    cluster.control_plane.restart();
+    cluster.agents[1].process.restart();
+    produce_rounds(&cluster, &[0, 1], 20, "after");
+
+    // Every record reads back, in order, from whichever objects hold it now.
+    let ends: BTreeMap<i32, i64> = (0..PARTITIONS)
+        .map(|p| (p, produced[&p].len() as i64))
+        .collect();
+    let consumed = kafka::consume_until(&kafka::consumer(&bootstrap), topic, &ends);
+    for p in 0..PARTITIONS {
+        kafka::assert_partition(topic, p, &consumed[&p], &produced[&p]);
+    }
+    // Once the grace periods pass, the bucket holds exactly what the index names:
+    // dereferenced inputs deleted, outputs of jobs cut short swept as orphans.
+    eventually(
+        "the bucket holds exactly the objects the index names",
+        || bucket_objects(&s3) == indexed_objects(&cluster),
+    );
+    let left = bucket_objects(&s3).len();
+    assert!(
+        left < 60,
+        "{left} objects left of about 240 written: compaction merged them"
+    );
+}
+
+#[test]
+fn with_no_agent_compacting_produce_is_slowed_then_refused_before_the_backlog_grows_without_bound()
+{
+    let s3 = S3::start();
+    let envs = s3.envs();
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = s3.url();
+    let playground = Playground::start_with(
+        &[
+            "--bucket",
+            &url,
+            "--no-jobs",
+            "--batch-timeout-ms",
+            "10",
+            "--compaction-backlog-soft",
+            "10",
+            "--compaction-backlog-hard",
+            "30",
+        ],
+        &envs,
+    );
+    let bootstrap = playground.bootstrap();
+    let topic = "lifecycle-backlog";
+    create(&bootstrap, topic, 1, &[]);
+    let producer: rdkafka::producer::FutureProducer = kafka::producer_config(&bootstrap)
+        .set("message.timeout.ms", "3000")
+        .create()
+        .expect("producer");
+    // One object per send; the backlog is counted about once a second.
+    let mut refused = None;
+    for i in 0..400 {
+        match kafka::produce(
+            &producer,
+            topic,
+            Some(0),
+            &[Record::new("k", format!("v{i}"))],
+        )
+        .pop()
+        {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                refused = Some((i, e));
+                break;
+            }
+            None => unreachable!("one record sent"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (sent, error) = refused.expect("produce is refused once the backlog passes its hard bound");
+    assert!(
+        sent >= 30,
+        "refused after {sent} objects, before the hard bound of 30"
+    );
+    assert!(
+        sent < 200,
+        "refused only after {sent} objects: the backlog grew far past its bound"
+    );
+    eprintln!("refused after {sent} acknowledged records: {error}");
+}
+
+#[test]
+fn an_object_lost_from_the_bucket_is_a_storage_error_and_counted_not_silence() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let s3 = S3::start();
+    let envs = s3.envs();
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = s3.url();
+    let http = format!("127.0.0.1:{}", support::free_port());
+    let mut playground = Playground::start_with(
+        &["--bucket", &url, "--no-jobs", "--http-listen", &http],
+        &envs,
+    );
+    let bootstrap = playground.bootstrap();
+    let topic = "lifecycle-lost";
+    create(&bootstrap, topic, 1, &[]);
+    produce(&bootstrap, topic, 0, &marked("LOST", 5, None));
+    // Someone deletes the object behind Weir's back (a bucket lifecycle rule, a person).
+    let store = s3.store();
+    for key in s3.keys() {
+        block_on(store.delete(&key.as_str().into())).expect("delete behind Weir's back");
+    }
+    // A restart empties the block cache, which the writer had filled with the object.
+    playground.stop();
+    playground.restart();
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(100)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str(topic)))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let fetched = support::protocol::Connection::open(&bootstrap).call(12, &fetch);
+    let partition = &fetched.responses[0].partitions[0];
+    assert_eq!(
+        partition.error_code, 56,
+        "KAFKA_STORAGE_ERROR, not an empty answer"
+    );
+    let (_, metrics) = support::http::get(&http, "/metrics");
+    assert!(
+        metrics.contains("weir_fetch_missing_objects_total 1"),
+        "the loss is counted: {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("missing"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

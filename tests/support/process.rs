@@ -316,6 +316,9 @@ impl Playground {
 pub struct Cluster {
     pub agents: Vec<Agent>,
     pub control_plane: WeirProcess,
+    /// The control plane's gRPC URL, and the token agents present.
+    pub control_plane_url: String,
+    pub token: &'static str,
     /// The `file://` bucket's directory (empty when the agents use another bucket).
     pub bucket_dir: PathBuf,
     root: tempfile::TempDir,
@@ -351,6 +354,17 @@ impl Cluster {
     }
 
     fn start_with(zones: &[&str], bucket: Option<&str>, envs: &[(&str, &str)]) -> Cluster {
+        Cluster::start_configured(zones, bucket, envs, &[])
+    }
+
+    /// Like [`Cluster::start_on_bucket`] (or on a `file://` bucket without one), with
+    /// `control_plane_envs` (`WEIR_*` settings, say) in the control plane's environment.
+    pub fn start_configured(
+        zones: &[&str],
+        bucket: Option<&str>,
+        envs: &[(&str, &str)],
+        control_plane_envs: &[(&str, &str)],
+    ) -> Cluster {
         let root = tempfile::TempDir::new().expect("temp dir");
         let bucket_dir = root.path().join("bucket");
         std::fs::create_dir_all(&bucket_dir).expect("create the bucket directory");
@@ -372,7 +386,7 @@ impl Cluster {
                 "--metadata".to_string(),
                 format!("embedded://{}", root.path().join("metadata").display()),
             ],
-            &[("WEIR_CONTROL_PLANE_TOKEN", TOKEN)],
+            &[&[("WEIR_CONTROL_PLANE_TOKEN", TOKEN)], control_plane_envs].concat(),
             "weir control-plane:",
             &root.path().join("control-plane.log"),
         );
@@ -406,6 +420,8 @@ impl Cluster {
         Cluster {
             agents,
             control_plane,
+            control_plane_url: format!("http://127.0.0.1:{grpc}"),
+            token: TOKEN,
             bucket_dir,
             root,
         }
