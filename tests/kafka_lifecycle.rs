@@ -252,7 +252,7 @@ fn size_retention_keeps_a_partition_within_one_entry_of_its_bound() {
     let value_bytes: usize = kept.iter().map(|(_, v)| v.len()).sum();
     let batch_value_bytes = value_bytes / kept_batches as usize;
     assert!(
-        kept_batches >= 4 && kept_batches <= 6,
+        (4..=6).contains(&kept_batches),
         "{kept_batches} batches of {batch_value_bytes} value bytes kept for a bound of 12,000 bytes"
     );
     assert_eq!(kept.first().map(|r| r.0), Some(low));

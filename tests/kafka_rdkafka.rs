@@ -16,8 +16,6 @@ use support::kafka::{self, Record};
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
 const KEYS: usize = 1_000;
-/// Explicit create times, far from now, so a server that stamped its own would show.
-
 fn record(i: usize, codec: &str) -> Record {
     let mut value = format!("{codec} record {i}: ").into_bytes();
     // Varied lengths and every byte value, zeros and 0xff included.
@@ -31,6 +29,8 @@ fn record(i: usize, codec: &str) -> Record {
             ("empty".to_string(), Some(Vec::new())),
             ("null".to_string(), None),
         ],
+        // Explicit create times, an hour before now, so a server that stamped its own
+        // would show.
         timestamp: Some(support::recent_ms() + i as i64),
     }
 }
