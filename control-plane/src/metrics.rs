@@ -186,7 +186,7 @@ impl LifecycleMetrics {
         );
         registry.register(
             "weir_object_deletions_pending",
-            "Dereferenced objects queued for deletion and not confirmed (counted up to 100,000)",
+            "Dereferenced objects queued for deletion and not yet confirmed deleted",
             m.pending_deletions.clone(),
         );
         m

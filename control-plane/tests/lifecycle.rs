@@ -244,6 +244,20 @@ impl Lifecycle {
             })
             .await
             .expect("read candidates and jobs");
+        let queued = store
+            .db
+            .run(|tx| async move {
+                Ok::<_, weir_control_plane::Error>(
+                    tx.get_range(&store.ks.deletions()).await?.len() as i64
+                )
+            })
+            .await
+            .expect("read the deletion queue");
+        assert_eq!(
+            self.counter("deletions_pending").await,
+            queued,
+            "the pending-deletions counter counts the queue"
+        );
         for level in 0..2 {
             assert_eq!(
                 self.counter(&format!("candidates/{level}")).await,

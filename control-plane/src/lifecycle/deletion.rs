@@ -60,7 +60,7 @@ pub async fn confirm(store: &Store, objects: &[ObjectId]) -> Result<u64> {
         .db
         .run(|tx| async move {
             let ks = &store.ks;
-            let mut forgotten = 0;
+            let mut forgotten = 0i64;
             for &object in objects {
                 let key = ks.object(object);
                 let Some(value) = tx.get(&key).await? else {
@@ -77,21 +77,8 @@ pub async fn confirm(store: &Store, objects: &[ObjectId]) -> Result<u64> {
                 tx.clear_range(&results.begin, &results.end);
                 forgotten += 1;
             }
-            Ok::<_, crate::Error>(forgotten)
-        })
-        .await
-}
-
-/// Deletions queued and not confirmed, at most `limit` counted.
-pub async fn pending(store: &Store, limit: usize) -> Result<usize> {
-    store
-        .db
-        .run(|tx| async move {
-            Ok::<_, crate::Error>(
-                tx.snapshot_get_range(&store.ks.deletions().limit(limit))
-                    .await?
-                    .len(),
-            )
+            tx.atomic_add(&ks.count(super::entries::DELETIONS_PENDING), -forgotten);
+            Ok::<_, crate::Error>(forgotten as u64)
         })
         .await
 }

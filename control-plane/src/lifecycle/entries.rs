@@ -15,6 +15,9 @@ use crate::store::Store;
 /// The counter of index entries held, cluster-wide.
 pub(crate) const INDEX_ENTRIES: &str = "index_entries";
 
+/// The counter of dereferenced objects whose deletion no agent has confirmed yet.
+pub(crate) const DELETIONS_PENDING: &str = "deletions_pending";
+
 /// The counters of compaction candidates (objects, bytes) at `level`.
 pub(crate) fn candidate_counters(level: u32) -> (String, String) {
     (
@@ -102,6 +105,7 @@ pub(crate) async fn dereference_if_unreferenced(
     record.live_bytes = 0;
     tx.set(&key, &keyspace::encode(&record));
     tx.set(&ks.deletion(record.deletion_due_ms, object), &[]);
+    tx.atomic_add(&ks.count(DELETIONS_PENDING), 1);
     uncandidate(tx, store, object, record.level).await?;
     Ok(true)
 }

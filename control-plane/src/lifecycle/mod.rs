@@ -181,21 +181,28 @@ impl Lifecycle {
                 self.level0_backlog.store(objects, Ordering::Relaxed);
             }
         }
-        let entries = self
-            .store
+        let store = &self.store;
+        let (entries, pending) = store
             .db
             .run(|tx| async move {
-                Ok::<_, crate::Error>(
-                    tx.snapshot_get(&self.store.ks.count(entries::INDEX_ENTRIES))
-                        .await?
-                        .map_or(0, |v| decode_counter(&v)),
-                )
+                let count = |name: &'static str| {
+                    let tx = tx.clone();
+                    async move {
+                        Ok::<_, crate::Error>(
+                            tx.snapshot_get(&store.ks.count(name))
+                                .await?
+                                .map_or(0, |v| decode_counter(&v)),
+                        )
+                    }
+                };
+                Ok::<_, crate::Error>((
+                    count(entries::INDEX_ENTRIES).await?,
+                    count(entries::DELETIONS_PENDING).await?,
+                ))
             })
             .await?;
         self.metrics.index_entries.set(entries);
-        self.metrics
-            .pending_deletions
-            .set(deletion::pending(&self.store, 100_000).await? as i64);
+        self.metrics.pending_deletions.set(pending);
         Ok(())
     }
 
