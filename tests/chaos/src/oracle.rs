@@ -75,7 +75,16 @@ pub async fn record_index(
                 break;
             }
         }
-        history.record("oracle", Outcome::Ok, Op::Index { partition, entries });
+        history.record(
+            "oracle",
+            Outcome::Ok,
+            Op::Index {
+                partition,
+                log_start: None,
+                high_watermark: None,
+                entries,
+            },
+        );
     }
     Ok(())
 }
@@ -151,6 +160,7 @@ pub async fn record_bucket(
             objects,
             gc_grace_ms: GC_GRACE_MS,
             gc_interval_ms: GC_INTERVAL_MS,
+            settled: false,
         },
     );
     Ok(())
