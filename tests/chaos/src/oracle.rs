@@ -52,11 +52,16 @@ fn unsettled(index: &[PartitionIndex], bucket: &[Stored]) -> (usize, usize) {
     )
 }
 
+/// How long to wait for the bucket to settle, at most, whatever happens.
+const MAX_SETTLE: Duration = Duration::from_secs(600);
+
 /// Waits until the bucket holds exactly the objects the index of `topic` names, or
-/// `patience` has passed, then logs one `Index` event per partition and one `Bucket`
-/// event (`settled`). Garbage collection's grace for orphans is waited for in any case.
-/// Returns how long it waited and what was left unsettled (objects not indexed, indexed
-/// objects missing).
+/// `patience` has passed since the start or since the objects the index names last
+/// changed (compaction may still be catching up when this starts, and every swap
+/// dereferences objects for another grace period), then logs one `Index` event per
+/// partition and one `Bucket` event (`settled`). Garbage collection's grace for orphans
+/// is waited for in any case. Returns how long it waited and what was left unsettled
+/// (objects not indexed, indexed objects missing).
 pub async fn record_settled(
     control_plane: &str,
     bucket_dir: &Path,
@@ -71,12 +76,23 @@ pub async fn record_settled(
     let id = topic_id(&client, topic).await?;
     let at_least = Duration::from_millis(GC_GRACE_MS + 3 * GC_INTERVAL_MS);
     let mut told = Instant::now();
+    let mut named = BTreeSet::new();
+    let mut changed = started;
     let (index, bucket, left) = loop {
         let index = read_index(&client, id.0, id.1).await?;
         let bucket = list_bucket(bucket_dir)?;
         let left = unsettled(&index, &bucket);
+        let now_named: BTreeSet<String> = index
+            .iter()
+            .flat_map(|p| p.entries.iter().map(|e| e.object.clone()))
+            .collect();
+        if now_named != named {
+            named = now_named;
+            changed = Instant::now();
+        }
         let waited = started.elapsed();
-        if (left == (0, 0) && waited >= at_least) || waited >= patience {
+        let out_of_patience = changed.elapsed() >= patience || waited >= MAX_SETTLE;
+        if (left == (0, 0) && waited >= at_least) || out_of_patience {
             break (index, bucket, left);
         }
         if told.elapsed() >= Duration::from_secs(15) {

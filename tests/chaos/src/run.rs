@@ -62,10 +62,11 @@ pub struct RunConfig {
     pub delete_grace: Duration,
 }
 
-/// How long after the workers stop the lifecycle may still legitimately hold objects
-/// the index no longer names, beyond the deletion grace: a compaction job or a claim of
-/// deletions held by an agent killed just before the heal is handed out again when its
-/// 60 s lease runs out, and its inputs are dereferenced only then.
+/// How long after the index last changed (a compaction swap) the lifecycle may still
+/// legitimately hold objects the index no longer names, beyond the deletion grace: a
+/// claim of deletions held by an agent killed just before the heal, or applied by a
+/// metadata transaction whose answer was lost, is handed out again when its 60 s claim
+/// runs out.
 const SETTLE_BEYOND_GRACE: Duration = Duration::from_secs(90);
 
 const TOPIC: &str = "chaos";
