@@ -222,7 +222,9 @@ pub struct LifecycleStats {
     pub delete_records_ok: usize,
     /// The highest log start offset observed of each partition that had one above 0.
     pub log_starts: BTreeMap<i32, i64>,
-    /// Known records below a log start observed, by what allowed their removal.
+    /// Known records below a log start observed, and those of them a DeleteRecords or
+    /// retention allowed removing (the rest are `unexplained-removals`).
+    pub removed: usize,
     pub removed_by_delete_records: usize,
     pub removed_by_retention: usize,
     /// Acknowledged values never read that were removed so (the Jepsen classes skip them).
@@ -258,11 +260,13 @@ impl fmt::Display for LifecycleStats {
         }
         write!(
             f,
-            "; {} known records removed ({} by DeleteRecords, {} by retention; {} of them \
-             never read); {} consumer jumps over removed offsets; fetch errors:",
-            self.removed_by_delete_records + self.removed_by_retention,
+            "; {} known records removed ({} as DeleteRecords asked, {} by retention, {} with \
+             no cause; {} of them never read); {} consumer jumps over removed offsets; fetch \
+             errors:",
+            self.removed,
             self.removed_by_delete_records,
             self.removed_by_retention,
+            self.removed - self.removed_by_delete_records - self.removed_by_retention,
             self.removed_unread,
             self.jumps_over_removed
         )?;

@@ -31,6 +31,14 @@ const HISTORIES: &[(&str, &[Class])] = &[
             Class::Unseen,
         ],
     ),
+    // The control plane read retention.ms as seconds (its value divided by 1,000, so
+    // 30 ms for the topic's 30 s) with the data lifecycle on (`--seed 4 --duration 60
+    // --subscribe`, same sizes): every record went within a second or two of its send,
+    // two of them before anyone read them.
+    (
+        "recorded-lifecycle-retention-ms-read-as-seconds.jsonl.gz",
+        &[Class::UnexplainedRemovals],
+    ),
     ("handwritten-clean.jsonl", &[]),
     // A producer's retried batch stored a second time: its values at two offsets each.
     (

@@ -567,6 +567,7 @@ impl<'a> Scan<'a> {
                 let Some(removed) = observations.first_past(offset) else {
                     continue;
                 };
+                stats.removed += 1;
                 let by_delete = self
                     .lifecycle
                     .deleted_below(partition, removed.event)

@@ -853,6 +853,13 @@ fn records_below_the_log_start_need_a_deletion_or_retention() {
             .contains("no DeleteRecords was asked for by then, and the topic has no retention"),
         "{report}"
     );
+    assert!(
+        report.to_string().contains(
+            "2 known records removed (0 as DeleteRecords asked, 0 by retention, 2 with no \
+             cause; 0 of them never read)"
+        ),
+        "{report}"
+    );
 
     // A DeleteRecords below 2 explains both.
     let mut h = History::default();
