@@ -10,11 +10,19 @@
 //! Offsets are "known" when some ack or read put a value there; the Jepsen classes only
 //! reason from known offsets. Weir's offsets are also dense (every offset below the high
 //! watermark holds a record), which `offset-gaps` checks on its own.
+//!
+//! Records leave a partition's head by retention and DeleteRecords: the classes of the
+//! data lifecycle (in `lifecycle.rs`) check that each removal the log start offset shows
+//! had a cause, and the classes above excuse only what was removed.
+
+mod lifecycle;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use crate::history::{BucketObject, Event, IndexEntry, Mode, Op, Outcome};
+use lifecycle::Lifecycle;
+pub use lifecycle::{RETENTION_SETTLE_MS, STORE_SETTLE_MS};
 
 /// How many examples a class shows.
 const MAX_EXAMPLES: usize = 5;
@@ -50,9 +58,23 @@ pub enum Class {
     /// Weir: an assign-mode consumer read o1 then o2 > o1 + 1, and no offset between is
     /// known. Weir's offsets are dense, so records were skipped all the same.
     OffsetGaps,
-    /// A partition's sampled log start offset or high watermark went down, or the high
-    /// watermark was below the log start offset.
+    /// A partition's sampled high watermark went down, or was below the log start offset.
     WatermarkRegressions,
+    /// A partition's log start offset went down: one observation of it (a ListOffsets
+    /// sample, a DeleteRecords answer, the index after the run) below another completed
+    /// before it began.
+    LogStartRegressions,
+    /// A known record below a log start offset observed, which neither a DeleteRecords
+    /// the harness asked for (past its offset, before) nor the topic's retention (its
+    /// record older than `retention.ms` by then, while that was in force) may have
+    /// removed.
+    UnexplainedRemovals,
+    /// A consumer's fetch of a live offset failed: KAFKA_STORAGE_ERROR (or another
+    /// storage error) not below the log start and outside every object-store fault of
+    /// the agent that answered, or OFFSET_OUT_OF_RANGE for an offset certainly between
+    /// the log start and the high watermark; or an agent counted a fetch that found an
+    /// object the index names missing from the bucket (`weir_fetch_missing_objects_total`).
+    LiveFetchFailures,
     /// A partition's sampled committed offset (the subscribe consumers' group) went
     /// down while no fault was in force or had just healed: a restarted consumer would
     /// re-read records the group had committed. (Near a fault, librdkafka itself resends
@@ -61,6 +83,9 @@ pub enum Class {
     CommittedOffsetRegressions,
     /// Weir: an index entry points at an object the bucket does not hold.
     DanglingIndexEntries,
+    /// Weir: once the lifecycle settled (every dereferenced object's deletion grace and
+    /// the orphan sweep waited for), an object in the bucket that no index entry names.
+    LeakedObjects,
     /// Weir: a partition's index entries overlap or leave a gap.
     IndexGaps,
     /// Weir: an unreferenced object outlived garbage collection's grace and two rounds.
@@ -71,7 +96,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in the order the report shows them.
-    pub const ALL: [Class; 15] = [
+    pub const ALL: [Class; 19] = [
         Class::InconsistentOffsets,
         Class::Duplicates,
         Class::LostWrites,
@@ -82,8 +107,12 @@ impl Class {
         Class::Unseen,
         Class::OffsetGaps,
         Class::WatermarkRegressions,
+        Class::LogStartRegressions,
+        Class::UnexplainedRemovals,
+        Class::LiveFetchFailures,
         Class::CommittedOffsetRegressions,
         Class::DanglingIndexEntries,
+        Class::LeakedObjects,
         Class::IndexGaps,
         Class::UncollectedOrphans,
         Class::AckedNotInIndex,
@@ -102,8 +131,12 @@ impl Class {
             Class::Unseen => "unseen",
             Class::OffsetGaps => "offset-gaps",
             Class::WatermarkRegressions => "watermark-regressions",
+            Class::LogStartRegressions => "log-start-regressions",
+            Class::UnexplainedRemovals => "unexplained-removals",
+            Class::LiveFetchFailures => "live-fetch-failures",
             Class::CommittedOffsetRegressions => "committed-offset-regressions",
             Class::DanglingIndexEntries => "dangling-index-entries",
+            Class::LeakedObjects => "leaked-objects",
             Class::IndexGaps => "index-gaps",
             Class::UncollectedOrphans => "uncollected-orphans",
             Class::AckedNotInIndex => "acked-not-in-index",
@@ -177,6 +210,81 @@ pub struct Stats {
     pub committed_regressions_near_faults: usize,
     /// The highest known offset of every partition the history mentions.
     pub max_offsets: BTreeMap<i32, Option<i64>>,
+    /// What the data lifecycle did, as the history shows it.
+    pub lifecycle: LifecycleStats,
+}
+
+/// The data lifecycle in a history: DeleteRecords asked for, what left the partitions'
+/// heads, and the errors consumers' fetches met.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LifecycleStats {
+    pub delete_records_asked: usize,
+    pub delete_records_ok: usize,
+    /// The highest log start offset observed of each partition that had one above 0.
+    pub log_starts: BTreeMap<i32, i64>,
+    /// Known records below a log start observed, and those of them a DeleteRecords or
+    /// retention allowed removing (the rest are `unexplained-removals`).
+    pub removed: usize,
+    pub removed_by_delete_records: usize,
+    pub removed_by_retention: usize,
+    /// Acknowledged values never read that were removed so (the Jepsen classes skip them).
+    pub removed_unread: usize,
+    /// Jumps of an `assign` consumer over offsets removed under it (OFFSET_OUT_OF_RANGE,
+    /// then the log start): not gaps.
+    pub jumps_over_removed: usize,
+    /// Fetch errors consumers met, by librdkafka's name for the code.
+    pub fetch_errors: BTreeMap<String, usize>,
+    /// Storage errors met while an object-store fault held the agent that answered (or
+    /// just after): not anomalies.
+    pub storage_errors_near_store_faults: usize,
+}
+
+impl LifecycleStats {
+    fn is_empty(&self) -> bool {
+        *self == LifecycleStats::default()
+    }
+}
+
+impl fmt::Display for LifecycleStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lifecycle: {} DeleteRecords asked ({} ok); log starts:",
+            self.delete_records_asked, self.delete_records_ok
+        )?;
+        if self.log_starts.is_empty() {
+            write!(f, " all 0")?;
+        }
+        for (partition, offset) in &self.log_starts {
+            write!(f, " p{partition}={offset}")?;
+        }
+        write!(
+            f,
+            "; {} known records removed ({} as DeleteRecords asked, {} by retention, {} with \
+             no cause; {} of them never read); {} consumer jumps over removed offsets; fetch \
+             errors:",
+            self.removed,
+            self.removed_by_delete_records,
+            self.removed_by_retention,
+            self.removed - self.removed_by_delete_records - self.removed_by_retention,
+            self.removed_unread,
+            self.jumps_over_removed
+        )?;
+        if self.fetch_errors.is_empty() {
+            write!(f, " none")?;
+        }
+        for (error, count) in &self.fetch_errors {
+            write!(f, " {error} {count}")?;
+        }
+        if self.storage_errors_near_store_faults > 0 {
+            write!(
+                f,
+                " ({} storage errors during object-store faults)",
+                self.storage_errors_near_store_faults
+            )?;
+        }
+        writeln!(f)
+    }
 }
 
 /// What the checker found.
@@ -260,6 +368,9 @@ impl fmt::Display for Stats {
                  resends a failed asynchronous commit after newer ones): {}",
                 self.committed_regressions_near_faults
             )?;
+        }
+        if !self.lifecycle.is_empty() {
+            write!(f, "{}", self.lifecycle)?;
         }
         write!(f, "max offsets:")?;
         for (partition, offset) in &self.max_offsets {
@@ -370,6 +481,8 @@ struct Send<'a> {
     process: &'a str,
     partition: i32,
     invoke: u64,
+    /// When it was invoked (`time_ms`): its record's timestamp is no earlier.
+    invoke_ms: u64,
     completion: Completion,
 }
 
@@ -398,6 +511,15 @@ type Sample = (Option<i64>, Option<i64>, u64);
 /// The bucket listing: (event, objects, gc grace ms, gc interval ms).
 type Listing<'a> = (u64, &'a [BucketObject], u64, u64);
 
+/// A partition's index as the oracle read it.
+#[derive(Debug, Clone, Copy)]
+struct IndexSnapshot<'a> {
+    event: u64,
+    entries: &'a [IndexEntry],
+    log_start: Option<i64>,
+    high_watermark: Option<i64>,
+}
+
 /// What one pass over the history gathers.
 #[derive(Debug, Default)]
 struct Scan<'a> {
@@ -417,6 +539,8 @@ struct Scan<'a> {
     non_monotonic_polls: Findings,
     /// The last sample of each (process, partition).
     watermarks: HashMap<(&'a str, i32), Sample>,
+    /// The highest high watermark sampled of each partition so far.
+    max_high: HashMap<i32, i64>,
     watermark_regressions: Findings,
     /// The last committed offset sampled for each partition: (offset, event).
     committed: HashMap<i32, (i64, u64)>,
@@ -425,11 +549,14 @@ struct Scan<'a> {
     last_heal_ms: Option<u64>,
     committed_samples: usize,
     committed_regressions: Findings,
-    /// The last index of each partition, with its event.
-    index: BTreeMap<i32, (u64, &'a [IndexEntry])>,
+    /// The last index of each partition.
+    index: BTreeMap<i32, IndexSnapshot<'a>>,
     bucket: Option<Listing<'a>>,
+    /// Whether the last bucket listing was taken once the lifecycle had settled.
+    bucket_settled: bool,
     partitions: BTreeSet<i32>,
     warnings: Findings,
+    lifecycle: Lifecycle<'a>,
 }
 
 impl<'a> Scan<'a> {
@@ -464,6 +591,9 @@ impl<'a> Scan<'a> {
                     },
                 );
             }
+            (Op::Watermarks { partition, .. }, Outcome::Invoke) => {
+                self.lifecycle.invoked(event, *partition);
+            }
             (
                 Op::Watermarks {
                     partition,
@@ -479,26 +609,59 @@ impl<'a> Scan<'a> {
                 },
                 Outcome::Ok,
             ) => self.committed(event, *partition, *offset),
-            (Op::Nemesis { .. }, Outcome::Invoke) => {
-                self.stats.faults += 1;
-                self.faults_in_force += 1;
+            (Op::Nemesis { fault, target }, outcome) => {
+                if outcome == Outcome::Invoke {
+                    self.stats.faults += 1;
+                    self.faults_in_force += 1;
+                } else {
+                    self.faults_in_force = self.faults_in_force.saturating_sub(1);
+                    self.last_heal_ms = Some(event.time_ms);
+                }
+                self.lifecycle.nemesis(event, fault, target);
             }
-            (Op::Nemesis { .. }, Outcome::Ok) => {
-                self.faults_in_force = self.faults_in_force.saturating_sub(1);
-                self.last_heal_ms = Some(event.time_ms);
-            }
-            (Op::Index { partition, entries }, Outcome::Ok) => {
+            (
+                Op::Index {
+                    partition,
+                    log_start,
+                    high_watermark,
+                    entries,
+                },
+                Outcome::Ok,
+            ) => {
                 self.partitions.insert(*partition);
-                self.index.insert(*partition, (event.index, entries));
+                self.index.insert(
+                    *partition,
+                    IndexSnapshot {
+                        event: event.index,
+                        entries,
+                        log_start: *log_start,
+                        high_watermark: *high_watermark,
+                    },
+                );
+                if let Some(low) = log_start {
+                    self.lifecycle.observe(event, *partition, *low);
+                }
             }
             (
                 Op::Bucket {
                     objects,
                     gc_grace_ms,
                     gc_interval_ms,
+                    settled,
                 },
                 Outcome::Ok,
-            ) => self.bucket = Some((event.index, objects, *gc_grace_ms, *gc_interval_ms)),
+            ) => {
+                self.bucket = Some((event.index, objects, *gc_grace_ms, *gc_interval_ms));
+                self.bucket_settled = *settled;
+            }
+            (
+                Op::Agents { .. }
+                | Op::TopicConfig { .. }
+                | Op::DeleteRecords { .. }
+                | Op::MissingObjects { .. },
+                _,
+            ) => self.lifecycle.event(event),
+            (Op::FetchError { .. }, _) => self.fetch_error(event),
             _ => {}
         }
     }
@@ -532,6 +695,7 @@ impl<'a> Scan<'a> {
                     process,
                     partition,
                     invoke: event.index,
+                    invoke_ms: event.time_ms,
                     completion: Completion::Pending,
                 },
             );
@@ -554,6 +718,7 @@ impl<'a> Scan<'a> {
                     process,
                     partition,
                     invoke: event.index,
+                    invoke_ms: event.time_ms,
                     completion: Completion::Pending,
                 })
             }
@@ -685,24 +850,26 @@ impl<'a> Scan<'a> {
             .watermarks
             .entry((process, partition))
             .or_insert((None, None, event.index));
-        for (name, previous, now) in [
-            ("log start offset", last.0, low),
-            ("high watermark", last.1, high),
-        ] {
-            if let (Some(previous), Some(now)) = (previous, now)
-                && now < previous
-            {
-                let previous_event = last.2;
-                self.watermark_regressions.add(|| {
-                    format!(
-                        "partition {partition}: {name} went from {previous} (event \
-                         {previous_event}) down to {now} (event {}, {process})",
-                        event.index
-                    )
-                });
-            }
+        if let (Some(previous), Some(now)) = (last.1, high)
+            && now < previous
+        {
+            let previous_event = last.2;
+            self.watermark_regressions.add(|| {
+                format!(
+                    "partition {partition}: high watermark went from {previous} (event \
+                     {previous_event}) down to {now} (event {}, {process})",
+                    event.index
+                )
+            });
         }
         *last = (low.or(last.0), high.or(last.1), event.index);
+        if let Some(high) = high {
+            let max = self.max_high.entry(partition).or_insert(high);
+            *max = (*max).max(high);
+        }
+        if let Some(low) = low {
+            self.lifecycle.observe(event, partition, low);
+        }
     }
 
     fn committed(&mut self, event: &'a Event, partition: i32, offset: Option<i64>) {
@@ -750,6 +917,12 @@ impl<'a> Scan<'a> {
                 std::mem::take(&mut self.watermark_regressions).verdict(),
             ),
             (
+                Class::LogStartRegressions,
+                self.lifecycle.take_log_start_regressions(),
+            ),
+            (Class::UnexplainedRemovals, self.unexplained_removals()),
+            (Class::LiveFetchFailures, self.live_fetch_failures()),
+            (
                 Class::CommittedOffsetRegressions,
                 if self.committed_samples == 0 {
                     Verdict::NotChecked
@@ -758,6 +931,7 @@ impl<'a> Scan<'a> {
                 },
             ),
             (Class::DanglingIndexEntries, self.dangling_index_entries()),
+            (Class::LeakedObjects, self.leaked_objects()),
             (Class::IndexGaps, self.index_gaps()),
             (Class::UncollectedOrphans, self.uncollected_orphans()),
             (Class::AckedNotInIndex, self.acked_not_in_index()),
@@ -772,6 +946,7 @@ impl<'a> Scan<'a> {
     }
 
     fn finish_stats(&mut self) {
+        self.lifecycle_stats();
         for send in self.sends.values() {
             if send.completion == Completion::Pending {
                 self.stats.sends_pending += 1;
@@ -872,7 +1047,8 @@ impl<'a> Scan<'a> {
     }
 
     /// Acked values no read saw: `lost` ones where a read went past their offset, or
-    /// the unseen rest.
+    /// the unseen rest. Values below their partition's last log start observed were
+    /// removed, and `unexplained-removals` asks whether that was allowed.
     fn unread(&self, lost: bool) -> Verdict {
         let mut findings = Findings::default();
         for &value in &self.send_order {
@@ -880,6 +1056,7 @@ impl<'a> Scan<'a> {
                 continue;
             }
             let send = &self.sends[&value];
+            let log_start = self.lifecycle.log_start(send.partition);
             let (offset, ack_event) = match send.completion {
                 Completion::Ok {
                     offset: Some(offset),
@@ -889,7 +1066,12 @@ impl<'a> Scan<'a> {
                     offset: None,
                     event,
                 } => {
-                    if !lost {
+                    // Its offset is below the next one its producer got on the
+                    // partition: removed if that one was.
+                    let removed = self
+                        .next_acked_offset(value)
+                        .is_some_and(|next| next < log_start);
+                    if !lost && !removed {
                         findings.add(|| {
                             format!(
                                 "value {value} acked by {} at partition {} without an offset \
@@ -902,6 +1084,9 @@ impl<'a> Scan<'a> {
                 }
                 _ => continue,
             };
+            if offset < log_start {
+                continue;
+            }
             let partition = send.partition;
             let past = self
                 .max_read
@@ -963,6 +1148,9 @@ impl<'a> Scan<'a> {
     fn gaps(&self, skips: bool) -> Verdict {
         let mut findings = Findings::default();
         for gap in &self.gaps {
+            if self.jumped_over_removed(gap) {
+                continue;
+            }
             let (from, from_event) = gap.from;
             let (to, to_event) = gap.to;
             let skipped = self
@@ -1023,8 +1211,9 @@ impl<'a> Scan<'a> {
         }
         let listed: BTreeSet<&str> = objects.iter().map(|o| o.object.as_str()).collect();
         let mut findings = Findings::default();
-        for (partition, (event, entries)) in &self.index {
-            for entry in entries.iter() {
+        for (partition, snapshot) in &self.index {
+            let event = snapshot.event;
+            for entry in snapshot.entries {
                 if !listed.contains(entry.object.as_str()) {
                     findings.add(|| {
                         format!(
@@ -1046,9 +1235,37 @@ impl<'a> Scan<'a> {
             return Verdict::NotChecked;
         }
         let mut findings = Findings::default();
-        for (partition, (event, entries)) in &self.index {
-            let mut sorted: Vec<&IndexEntry> = entries.iter().collect();
+        for (partition, snapshot) in &self.index {
+            let event = snapshot.event;
+            let mut sorted: Vec<&IndexEntry> = snapshot.entries.iter().collect();
             sorted.sort_by_key(|entry| entry.base_offset);
+            // The entries reach from the log start to the high watermark.
+            let first = sorted.first().map(|e| e.base_offset);
+            let end = sorted.last().map(|e| e.base_offset + e.record_count);
+            if let Some(log_start) = snapshot.log_start
+                && first
+                    .or(snapshot.high_watermark)
+                    .is_some_and(|f| f > log_start)
+            {
+                findings.add(|| {
+                    format!(
+                        "partition {partition} (index at event {event}): the log starts at \
+                         {log_start} and the first entry at {}",
+                        first.map_or("-".to_string(), |f| f.to_string())
+                    )
+                });
+            }
+            if let Some(high) = snapshot.high_watermark
+                && end.is_some_and(|end| end != high)
+            {
+                findings.add(|| {
+                    format!(
+                        "partition {partition} (index at event {event}): the entries end at \
+                         {} and the high watermark is {high}",
+                        end.unwrap_or_default()
+                    )
+                });
+            }
             for entry in &sorted {
                 if entry.record_count <= 0 {
                     findings.add(|| {
@@ -1114,8 +1331,9 @@ impl<'a> Scan<'a> {
         let covered: HashMap<i32, BTreeMap<i64, i64>> = self
             .index
             .iter()
-            .map(|(partition, (_, entries))| {
-                let ranges = entries
+            .map(|(partition, snapshot)| {
+                let ranges = snapshot
+                    .entries
                     .iter()
                     .map(|entry| (entry.base_offset, entry.base_offset + entry.record_count))
                     .collect();
@@ -1128,6 +1346,16 @@ impl<'a> Scan<'a> {
                 continue;
             };
             let send = &self.sends[&value];
+            // Below the log start the index has let it go (whether it could is
+            // `unexplained-removals`'s question).
+            let log_start = self
+                .index
+                .get(&send.partition)
+                .and_then(|snapshot| snapshot.log_start)
+                .unwrap_or(0);
+            if offset < log_start {
+                continue;
+            }
             let is_covered = covered.get(&send.partition).is_some_and(|ranges| {
                 ranges
                     .range(..=offset)

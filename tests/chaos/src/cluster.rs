@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::history::AgentAddress;
 use crate::proxy::Proxy;
 
 pub const BUCKET: &str = "weir-chaos";
@@ -26,6 +27,28 @@ const SECRET_KEY: &str = "weir-chaos-secret-key";
 pub const PRODUCE_TIMEOUT_MS: u64 = 5_000;
 pub const GC_GRACE_MS: u64 = 10_000;
 pub const GC_INTERVAL_MS: u64 = 2_000;
+
+/// The data lifecycle (docs/lifecycle.md), fast enough to happen many times in a run: a
+/// retention pass every second; a compaction job as soon as 4 objects wait at a level,
+/// or the oldest level-0 one has waited 2 s; agents looking for jobs and due deletions
+/// twice a second, writing compacted objects of at most 64 KiB in index entries of
+/// about 8 KiB, so a job's output is several objects and a partition's data several
+/// entries.
+pub const RETENTION_INTERVAL_MS: u64 = 1_000;
+pub const COMPACTION_FAN_IN: u64 = 4;
+pub const COMPACTION_MAX_WAIT_MS: u64 = 2_000;
+pub const JOBS_INTERVAL_MS: u64 = 500;
+pub const COMPACTION_OBJECT_BYTES: u64 = 64 * 1024;
+pub const COMPACTION_ENTRY_BYTES: u64 = 8 * 1024;
+
+/// How long a dereferenced object stays in the bucket before agents delete it, by
+/// default: the grace rule's bound for the `weir` binary (docs/lifecycle.md: 2 × (5 s
+/// index-entry lifetime + 30 s object-store read deadline), no clock skew on one
+/// machine). A shorter grace lets a fetch still reading an object it resolved before the
+/// object was dereferenced find it gone, and the `live-fetch-failures` oracle could not
+/// tell that from lost data: faults here hold a read up to 12 s (a paused agent or S3
+/// server) plus the store client's 10 s timeout and retries.
+pub const DELETE_GRACE_MS: u64 = 70_000;
 
 /// Where the `weir` and `weir-bench` binaries are.
 #[derive(Debug, Clone)]
@@ -100,8 +123,14 @@ impl Process {
         let child = Command::new(&self.program)
             .args(&self.command)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            // Every ListOffsets answer, for the watermark sampler's oracle.
-            .env("RUST_LOG", "info,weir_agent::handlers::list_offsets=debug")
+            // Every ListOffsets answer, for the watermark sampler's oracle, and every
+            // deletion of dereferenced objects, for the run's lifecycle summary.
+            .env(
+                "RUST_LOG",
+                "info,weir_agent::handlers::list_offsets=debug,weir_agent::jobs::deletion=debug",
+            )
+            // Plain logs, for the summary to read.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -229,6 +258,8 @@ pub struct Cluster {
     pub lease_faults_file: PathBuf,
     /// Both instances, directly, comma-separated (for the oracle).
     pub control_plane_url: String,
+    /// Each agent's HTTP side port (`/metrics`), directly.
+    pub agent_http: Vec<SocketAddr>,
 }
 
 /// One agent's links to the control plane's two instances.
@@ -264,11 +295,13 @@ impl Cluster {
     /// Starts everything under `out`; `agents` agents, all in one zone so every client
     /// may use every agent.
     /// `metadata_faults` goes to `weir control-plane --metadata-faults` (none when empty).
+    /// `delete_grace_ms` goes to `--object-delete-grace-ms` (see [`DELETE_GRACE_MS`]).
     pub async fn start(
         binaries: &Binaries,
         out: &Path,
         agents: usize,
         metadata_faults: &str,
+        delete_grace_ms: u64,
     ) -> anyhow::Result<Cluster> {
         let s3_dir = out.join("s3");
         let s3_port = free_port()?;
@@ -314,6 +347,14 @@ impl Cluster {
             &format!("127.0.0.1:{standby_grpc}"),
             "--lease-faults-file",
             &lease_faults_file.display().to_string(),
+            "--retention-interval-ms",
+            &RETENTION_INTERVAL_MS.to_string(),
+            "--object-delete-grace-ms",
+            &delete_grace_ms.to_string(),
+            "--compaction-fan-in",
+            &COMPACTION_FAN_IN.to_string(),
+            "--compaction-max-wait-ms",
+            &COMPACTION_MAX_WAIT_MS.to_string(),
         ]);
         if !metadata_faults.is_empty() {
             control_plane_args.extend(strings(&["--metadata-faults", metadata_faults]));
@@ -343,6 +384,7 @@ impl Cluster {
         let mut client_proxies = Vec::new();
         let mut control_proxies = Vec::new();
         let mut faults_files = Vec::new();
+        let mut agent_http = Vec::new();
         for i in 0..agents {
             let port = free_port()?;
             let client_proxy = Proxy::start(loopback(0), loopback(port)).await?;
@@ -352,6 +394,7 @@ impl Cluster {
             ]);
             let faults = out.join(format!("agent-{i}.faults"));
             std::fs::write(&faults, "")?;
+            let http = loopback(free_port()?);
             let mut agent = Process::new(
                 &format!("agent-{i}"),
                 &binaries.weir,
@@ -368,7 +411,7 @@ impl Cluster {
                     "--advertise",
                     &client_proxy.addr.to_string(),
                     "--http-listen",
-                    &format!("127.0.0.1:{}", free_port()?),
+                    &http.to_string(),
                     "--batch-timeout-ms",
                     "50",
                     "--produce-timeout-ms",
@@ -377,6 +420,12 @@ impl Cluster {
                     &GC_GRACE_MS.to_string(),
                     "--gc-interval-ms",
                     &GC_INTERVAL_MS.to_string(),
+                    "--jobs-interval-ms",
+                    &JOBS_INTERVAL_MS.to_string(),
+                    "--compaction-object-bytes",
+                    &COMPACTION_OBJECT_BYTES.to_string(),
+                    "--compaction-entry-bytes",
+                    &COMPACTION_ENTRY_BYTES.to_string(),
                     "--object-store-faults-file",
                     &faults.display().to_string(),
                 ]),
@@ -389,6 +438,7 @@ impl Cluster {
             client_proxies.push(client_proxy);
             control_proxies.push(control_proxy);
             faults_files.push(faults);
+            agent_http.push(http);
         }
         Ok(Cluster {
             s3,
@@ -400,7 +450,33 @@ impl Cluster {
             faults_files,
             lease_faults_file,
             control_plane_url: format!("http://127.0.0.1:{grpc},http://127.0.0.1:{standby_grpc}"),
+            agent_http,
         })
+    }
+
+    /// Each agent's name and the address it advertises to clients (its proxy).
+    pub fn agent_addresses(&self) -> Vec<AgentAddress> {
+        self.agents
+            .iter()
+            .zip(&self.client_proxies)
+            .map(|(agent, proxy)| AgentAddress {
+                name: agent.name.clone(),
+                address: proxy.addr.to_string(),
+            })
+            .collect()
+    }
+
+    /// Each agent's log file, appended across its restarts.
+    pub fn agent_logs(&self) -> Vec<(String, PathBuf)> {
+        self.agents
+            .iter()
+            .map(|agent| (agent.name.clone(), agent.log.clone()))
+            .collect()
+    }
+
+    /// The control plane's log file.
+    pub fn control_plane_log(&self) -> PathBuf {
+        self.control_plane.log.clone()
     }
 
     /// Clients' bootstrap list: every agent, through its proxy.

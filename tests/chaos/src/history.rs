@@ -100,18 +100,79 @@ pub enum Op {
     },
     /// A fault: `invoke` when the nemesis starts it, `ok` when it heals.
     Nemesis { fault: String, target: String },
-    /// After the run: a partition's index entries, as the control plane holds them.
+    /// After the run: a partition's index entries, as the control plane holds them,
+    /// with its log start offset and high watermark (absent in histories recorded
+    /// before retention, where the log started at 0).
     Index {
         partition: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_start: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        high_watermark: Option<i64>,
         entries: Vec<IndexEntry>,
     },
     /// After the run, once garbage collection has had its time: every object in the
-    /// bucket, and whether the index references it.
+    /// bucket, and whether the control plane has it committed. `settled`: taken once
+    /// every dereferenced object's deletion grace and the orphan sweep had their time,
+    /// so every object left should be one an index entry names.
     Bucket {
         objects: Vec<BucketObject>,
         gc_grace_ms: u64,
         gc_interval_ms: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        settled: bool,
     },
+    /// The agents, as clients reach them (`address`, host:port): what a consumer's log
+    /// names the broker it fetched from by. Written once, at the start.
+    Agents { agents: Vec<AgentAddress> },
+    /// The topic's retention: `retention_ms` is its `retention.ms` (`None`: -1, kept
+    /// forever). `invoke` when asked for (at creation, or by AlterConfigs), `ok` once in
+    /// force.
+    TopicConfig {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retention_ms: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The deleter asks that `partition`'s records below `offset` be deleted
+    /// (DeleteRecords). Its `ok` carries the low watermark the answer gave; `info` an
+    /// error (it may have been applied).
+    DeleteRecords {
+        partition: i32,
+        offset: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        low: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A consumer's fetch of `partition` at `offset` was answered with an error for the
+    /// partition (`error`, librdkafka's name for the code: `KAFKA_STORAGE_ERROR`,
+    /// `OFFSET_OUT_OF_RANGE`, …), from `broker` (librdkafka's name for it,
+    /// `host:port/id`). Written as `fail` from the consumer's librdkafka log, which
+    /// retries such errors without telling the application.
+    FetchError {
+        partition: i32,
+        offset: i64,
+        error: String,
+        broker: String,
+    },
+    /// After the run: fetches an agent found reading an object the index still named
+    /// after resolving the offsets again — data lost. `counted` is its
+    /// `weir_fetch_missing_objects_total` (since its last start; `None` when it could not
+    /// be read), `logged` the lines its log holds for them (across restarts).
+    MissingObjects {
+        agent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        counted: Option<u64>,
+        logged: u64,
+    },
+}
+
+/// One agent and the address clients reach it at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAddress {
+    pub name: String,
+    pub address: String,
 }
 
 /// How a consumer gets its partitions.
@@ -263,6 +324,33 @@ mod tests {
                     partitions: vec![0, 1],
                 },
             ),
+            (
+                Outcome::Ok,
+                Op::DeleteRecords {
+                    partition: 3,
+                    offset: 40,
+                    low: Some(40),
+                    error: None,
+                },
+            ),
+            (
+                Outcome::Fail,
+                Op::FetchError {
+                    partition: 3,
+                    offset: 41,
+                    error: "KAFKA_STORAGE_ERROR".into(),
+                    broker: "127.0.0.1:9092/1".into(),
+                },
+            ),
+            (
+                Outcome::Ok,
+                Op::Bucket {
+                    objects: Vec::new(),
+                    gc_grace_ms: 1,
+                    gc_interval_ms: 1,
+                    settled: true,
+                },
+            ),
         ];
         for (outcome, op) in ops.clone() {
             history.record("producer-1", outcome, op);
@@ -273,7 +361,7 @@ mod tests {
         assert_eq!(read_back, ops);
         assert_eq!(
             events.iter().map(|e| e.index).collect::<Vec<_>>(),
-            vec![0, 1, 2, 3]
+            vec![0, 1, 2, 3, 4, 5, 6]
         );
         let text = std::fs::read_to_string(&path).expect("read text");
         assert!(

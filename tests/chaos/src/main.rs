@@ -63,6 +63,15 @@ enum Command {
         /// conflicts, commits of unknown outcome) injected at these rates; "" for none.
         #[arg(long, default_value = "conflict_rate=0.02,unknown_result_rate=0.01")]
         metadata_faults: String,
+        /// The topic's retention.ms while the workers run; -1 for none. Turned off once
+        /// they stop, so the lifecycle can settle.
+        #[arg(long, default_value_t = 30_000, allow_negative_numbers = true)]
+        retention_ms: i64,
+        /// The control plane's --object-delete-grace-ms. The default is the grace rule's
+        /// bound (docs/lifecycle.md); below it a fetch in flight may find its object
+        /// deleted, which `live-fetch-failures` cannot tell from lost data.
+        #[arg(long, default_value_t = weir_chaos::cluster::DELETE_GRACE_MS)]
+        object_delete_grace_ms: u64,
     },
     /// Check a recorded history (JSON lines) and print a verdict per anomaly class.
     Check {
@@ -85,6 +94,8 @@ fn main() -> anyhow::Result<ExitCode> {
             message_timeout_ms,
             request_timeout_ms,
             metadata_faults,
+            retention_ms,
+            object_delete_grace_ms,
         } => {
             let config = RunConfig {
                 seed,
@@ -100,6 +111,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 message_timeout: Duration::from_millis(message_timeout_ms),
                 request_timeout: Duration::from_millis(request_timeout_ms),
                 metadata_faults,
+                retention: u64::try_from(retention_ms).ok().map(Duration::from_millis),
+                delete_grace: Duration::from_millis(object_delete_grace_ms),
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -109,6 +122,11 @@ fn main() -> anyhow::Result<ExitCode> {
             println!(
                 "librdkafka epoch bumps: {} (see producer-N.rdkafka.log)",
                 verdict.epoch_bumps
+            );
+            println!(
+                "{}; settled {} s after the catch-up",
+                verdict.activity,
+                verdict.settled_in.as_secs()
             );
             for problem in &verdict.problems {
                 println!("problem: {problem}");

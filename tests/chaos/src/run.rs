@@ -1,13 +1,15 @@
 //! One chaos run, start to verdict:
 //!
-//! 1. start the cluster and create the topic;
+//! 1. start the cluster and create the topic, with a short `retention.ms`;
 //! 2. start the workers (producers, `assign` consumers, optionally a consumer group, the
-//!    watermark sampler) and let them run unharmed for a few seconds;
+//!    watermark sampler, the deleter) and let them run unharmed for a few seconds;
 //! 3. run the nemesis for `duration`;
 //! 4. heal everything and let the workers run on for `recovery`: sends must succeed
 //!    again;
-//! 5. stop the workers, read every partition from the start (the catch-up), record the
-//!    index and, once garbage collection has had its time, the bucket;
+//! 5. stop the workers, turn retention off (so the lifecycle can settle), read every
+//!    partition from its log start (the catch-up), and once every dereferenced object's
+//!    deletion grace and the orphan sweep have had their time, record the index and the
+//!    bucket, and each agent's count of fetches that found an object missing;
 //! 6. check the history.
 //!
 //! Everything stays under `out`: the history, each process's log and the report.
@@ -19,10 +21,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use parking_lot::Mutex;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::error::RDKafkaErrorCode;
 
+use crate::activity::Activity;
 use crate::cluster::{Binaries, Cluster};
 use crate::history::{self, HistoryWriter, Op, Outcome};
 use crate::nemesis::{self, Family, Schedule};
@@ -50,7 +56,18 @@ pub struct RunConfig {
     pub request_timeout: Duration,
     /// The control plane's `--metadata-faults` (empty: none).
     pub metadata_faults: String,
+    /// The topic's `retention.ms` while the workers run (`None`: kept forever).
+    pub retention: Option<Duration>,
+    /// The control plane's `--object-delete-grace-ms`.
+    pub delete_grace: Duration,
 }
+
+/// How long after the index last changed (a compaction swap) the lifecycle may still
+/// legitimately hold objects the index no longer names, beyond the deletion grace: a
+/// claim of deletions held by an agent killed just before the heal, or applied by a
+/// metadata transaction whose answer was lost, is handed out again when its 60 s claim
+/// runs out.
+const SETTLE_BEYOND_GRACE: Duration = Duration::from_secs(90);
 
 const TOPIC: &str = "chaos";
 
@@ -69,6 +86,10 @@ pub struct Verdict {
     /// any batch it had been told timed out but that was committed: Weir's answers should
     /// give it no reason to (only the client's own message timeouts should).
     pub epoch_bumps: usize,
+    /// What compaction, deletion and retention did.
+    pub activity: Activity,
+    /// How long the oracle waited for the lifecycle to settle after the catch-up.
+    pub settled_in: Duration,
 }
 
 impl Verdict {
@@ -90,13 +111,21 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         &config.out,
         config.agents,
         &config.metadata_faults,
+        u64::try_from(config.delete_grace.as_millis()).unwrap_or(u64::MAX),
     )
     .await?;
     let bootstrap = cluster.bootstrap();
-    let cluster = Arc::new(Mutex::new(cluster));
     let history_path = config.out.join("history.jsonl");
     let history = Arc::new(HistoryWriter::create(&history_path)?);
-    create_topic(&bootstrap, config.partitions).await?;
+    history.record(
+        "cluster",
+        Outcome::Ok,
+        Op::Agents {
+            agents: cluster.agent_addresses(),
+        },
+    );
+    let cluster = Arc::new(Mutex::new(cluster));
+    create_topic(&bootstrap, &history, config.partitions, config.retention).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let work = Workload {
@@ -108,6 +137,7 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         message_timeout: config.message_timeout,
         request_timeout: config.request_timeout,
         logs: config.out.clone(),
+        read_up_to: Arc::default(),
     };
     let producers: Vec<_> = (0..config.producers)
         .map(|i| {
@@ -119,6 +149,12 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
             ))
         })
         .collect();
+    // DeleteRecords on the first third of the partitions; retention alone on the rest.
+    let deleter = tokio::spawn(workers::deleter(
+        work.clone(),
+        (0..(config.partitions / 3).max(1)).collect(),
+        config.seed.wrapping_add(0xde1e7e),
+    ));
     let mut threads = Vec::new();
     let spawn = |threads: &mut Vec<_>, f: Box<dyn FnOnce() -> anyhow::Result<()> + Send>| {
         threads.push(std::thread::spawn(f));
@@ -191,12 +227,21 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
     for producer in producers {
         producer.await.context("a producer panicked")??;
     }
+    deleter.await.context("the deleter panicked")??;
     for thread in threads {
         thread
             .join()
             .map_err(|_| anyhow::anyhow!("a consumer panicked"))??;
     }
     let mut problems = Vec::new();
+    // Nothing is written any more: with retention off, the log start stays where it
+    // is, and the lifecycle settles once compaction has merged the last objects and
+    // every dereferenced one has had its grace.
+    if config.retention.is_some()
+        && let Err(e) = set_retention(&work.bootstrap, &history, None).await
+    {
+        problems.push(format!("could not turn retention off: {e:#}"));
+    }
     let unfinished = {
         let work = Workload {
             stop: Arc::new(AtomicBool::new(false)),
@@ -207,15 +252,39 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
             .context("the catch-up panicked")??
     };
     problems.extend(unfinished.into_iter().map(|p| format!("catch-up: {p}")));
-    let (control_plane, bucket_dir) = {
+    let (control_plane, bucket_dir, agents, control_plane_log) = {
         let cluster = cluster.lock();
+        let agents: Vec<_> = cluster
+            .agent_logs()
+            .into_iter()
+            .zip(&cluster.agent_http)
+            .map(|((name, log), http)| (name, *http, log))
+            .collect();
         (
             cluster.control_plane_url.clone(),
             cluster.bucket_dir.clone(),
+            agents,
+            cluster.control_plane_log(),
         )
     };
-    oracle::record_index(&control_plane, &history, TOPIC).await?;
-    oracle::record_bucket(&control_plane, &bucket_dir, &history).await?;
+    let (settled_in, (unindexed, missing)) = oracle::record_settled(
+        &control_plane,
+        &bucket_dir,
+        &history,
+        TOPIC,
+        config.delete_grace + SETTLE_BEYOND_GRACE,
+    )
+    .await?;
+    if (unindexed, missing) != (0, 0) {
+        eprintln!(
+            "weir-chaos: the lifecycle did not settle in {settled_in:?}: {unindexed} objects no \
+             index entry names, {missing} named objects missing"
+        );
+    }
+    oracle::record_missing_objects(&history, &agents).await?;
+    let agent_logs: Vec<&Path> = agents.iter().map(|(_, _, log)| log.as_path()).collect();
+    let activity = Activity::read(&agent_logs, &control_plane_log)?;
+    problems.extend(activity.missing());
     problems.extend(
         cluster
             .lock()
@@ -244,6 +313,8 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<Verdict> {
         faults,
         faulted,
         epoch_bumps: epoch_bumps(&config.out)?,
+        activity,
+        settled_in,
     })
 }
 
@@ -260,18 +331,75 @@ fn epoch_bumps(out: &Path) -> anyhow::Result<usize> {
     Ok(bumps)
 }
 
-async fn create_topic(bootstrap: &str, partitions: i32) -> anyhow::Result<()> {
+/// `retention.ms` as the topic config spells it.
+fn retention_ms(retention: Option<Duration>) -> String {
+    retention.map_or("-1".to_string(), |r| r.as_millis().to_string())
+}
+
+/// Creates the topic with `retention` (a `TopicConfig` in the history).
+async fn create_topic(
+    bootstrap: &str,
+    history: &HistoryWriter,
+    partitions: i32,
+    retention: Option<Duration>,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
+    let config = |error| Op::TopicConfig {
+        retention_ms: retention.map(|r| r.as_millis() as i64),
+        error,
+    };
+    history.record("admin", Outcome::Invoke, config(None));
     let deadline = Instant::now() + Duration::from_secs(60);
+    let ms = retention_ms(retention);
     loop {
-        let topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1));
+        let topic =
+            NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(1)).set("retention.ms", &ms);
         let outcome = admin.create_topics([&topic], &AdminOptions::new()).await;
         match outcome.as_deref() {
-            Ok([Ok(_)]) => return Ok(()),
+            // A retry after an answer lost on the way.
+            Ok([Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists))]) => {
+                history.record("admin", Outcome::Ok, config(None));
+                return Ok(());
+            }
             _ if Instant::now() > deadline => {
+                history.record("admin", Outcome::Info, config(Some(format!("{outcome:?}"))));
                 bail!("could not create topic {TOPIC}: {outcome:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// Sets the topic's `retention.ms` (AlterConfigs), retrying for a minute (a
+/// `TopicConfig` in the history).
+async fn set_retention(
+    bootstrap: &str,
+    history: &HistoryWriter,
+    retention: Option<Duration>,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let config = |error| Op::TopicConfig {
+        retention_ms: retention.map(|r| r.as_millis() as i64),
+        error,
+    };
+    history.record("admin", Outcome::Invoke, config(None));
+    let ms = retention_ms(retention);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let alter = AlterConfig::new(ResourceSpecifier::Topic(TOPIC)).set("retention.ms", &ms);
+        let outcome = admin.alter_configs([&alter], &AdminOptions::new()).await;
+        match outcome.as_deref() {
+            Ok([Ok(_)]) => {
+                history.record("admin", Outcome::Ok, config(None));
+                return Ok(());
+            }
+            _ if Instant::now() > deadline => {
+                history.record("admin", Outcome::Info, config(Some(format!("{outcome:?}"))));
+                bail!("could not alter topic {TOPIC}: {outcome:?}")
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }

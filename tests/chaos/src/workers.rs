@@ -9,12 +9,17 @@
 //!   returned records, pipelining their commits as applications do;
 //! - the sampler reads every partition's log start offset and high watermark, and the
 //!   group's committed offset;
-//! - the catch-up, after everything healed, reads every partition from offset 0 to its
-//!   high watermark.
+//! - the deleter raises some partitions' log start offsets (DeleteRecords) to offsets
+//!   the consumer that keeps every partition has already read;
+//! - the catch-up, after everything healed, reads every partition from its log start to
+//!   its high watermark.
 //!
 //! A send's timeout or any delivery error is `info` (the record may have been stored):
-//! only a send that never left the client (its local queue was full) is `fail`.
+//! only a send that never left the client (its local queue was full) is `fail`. Every
+//! consumer logs the errors its fetches got for a partition (`FetchError`), which
+//! librdkafka retries without telling the application, from its own log.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +30,8 @@ use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -52,6 +59,9 @@ pub struct Workload {
     pub request_timeout: Duration,
     /// Where each producer's librdkafka log goes (`<name>.rdkafka.log`).
     pub logs: std::path::PathBuf,
+    /// The next offset of each partition the consumer that keeps every partition will
+    /// read: everything below it has been read once, so the deleter may delete it.
+    pub read_up_to: Arc<Mutex<HashMap<i32, i64>>>,
 }
 
 impl Workload {
@@ -188,6 +198,89 @@ impl ClientContext for LogToFile {
 
 impl ConsumerContext for LogToFile {}
 
+/// Writes the errors a consumer's fetches got for a partition to the history, read from
+/// its librdkafka log (`debug=fetch`, facility `FETCHERR`): librdkafka retries them
+/// (KAFKA_STORAGE_ERROR, NOT_LEADER_OR_FOLLOWER) or resets the offset
+/// (OFFSET_OUT_OF_RANGE) without telling the application.
+#[derive(Clone)]
+struct FetchErrors {
+    history: Arc<HistoryWriter>,
+    name: String,
+    topic: String,
+}
+
+impl FetchErrors {
+    fn new(work: &Workload, name: &str) -> Self {
+        FetchErrors {
+            history: work.history.clone(),
+            name: name.to_string(),
+            topic: work.topic.clone(),
+        }
+    }
+
+    fn log(&self, facility: &str, message: &str) {
+        if facility != "FETCHERR" {
+            return;
+        }
+        match parse_fetch_error(&self.topic, message) {
+            // The end of the partition, which librdkafka passes through the same path.
+            Some(Op::FetchError { error, .. }) if error == "_PARTITION_EOF" => {}
+            Some(op) => {
+                self.history.record(&self.name, Outcome::Fail, op);
+            }
+            None => eprintln!(
+                "weir-chaos: {}: a fetch error not understood: {message}",
+                self.name
+            ),
+        }
+    }
+}
+
+/// The `FetchError` in a line librdkafka logs (`rd_kafka_fetch_reply_handle_partition_error`):
+/// `[thrd:B]: B: TOPIC [P]: Fetch failed at offset O (leader epoch E): ERROR`, B the
+/// broker's name (`host:port/id`). `None` when the line is not of that shape, or the
+/// offset is a logical one (BEGINNING, INVALID).
+fn parse_fetch_error(topic: &str, message: &str) -> Option<Op> {
+    let marker = format!(": {topic} [");
+    let at = message.find(&marker)?;
+    let broker = message[..at].rsplit("]: ").next()?.trim().to_string();
+    let rest = &message[at + marker.len()..];
+    let (partition, rest) = rest.split_once("]: Fetch failed at offset ")?;
+    let (offset, rest) = rest.split_once(' ')?;
+    let (_, error) = rest.rsplit_once("): ")?;
+    Some(Op::FetchError {
+        partition: partition.parse().ok()?,
+        offset: offset.parse().ok()?,
+        error: error.trim().to_string(),
+        broker,
+    })
+}
+
+/// A consumer's context: its fetch errors go to the history.
+struct FetchLog(FetchErrors);
+
+impl ClientContext for FetchLog {
+    fn log(&self, _level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.0.log(facility, message);
+    }
+}
+
+impl ConsumerContext for FetchLog {}
+
+/// A consumer's settings: `group`, reading from the beginning, committing nothing, its
+/// fetch errors logged (see [`FetchErrors`]).
+fn consumer_config(work: &Workload, name: &str, group: &str) -> ClientConfig {
+    let mut config = work.client(name);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .set("debug", "fetch")
+        .set_log_level(RDKafkaLogLevel::Debug);
+    config
+}
+
 /// Collects the records one poll returns: what arrives within `wait`, then whatever is
 /// already queued, up to `max`.
 fn poll_batch<C: ConsumerContext>(
@@ -260,16 +353,12 @@ pub fn assign_consumer(
     seed: u64,
 ) -> anyhow::Result<()> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut config = work.client(name);
-    config
-        .set("group.id", format!("weir-chaos-{name}"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100");
-    let consumer: BaseConsumer = config.create()?;
+    let consumer: BaseConsumer<FetchLog> =
+        consumer_config(work, name, &format!("weir-chaos-{name}"))
+            .create_with_context(FetchLog(FetchErrors::new(work, name)))?;
     let all: Vec<i32> = (0..work.partitions).collect();
     let mut moved = Instant::now();
-    let start = |consumer: &BaseConsumer, partitions: Vec<i32>| -> anyhow::Result<()> {
+    let start = |consumer: &BaseConsumer<FetchLog>, partitions: Vec<i32>| -> anyhow::Result<()> {
         assign(consumer, &work.topic, &partitions)?;
         work.history.record(
             name,
@@ -293,6 +382,13 @@ pub fn assign_consumer(
             moved = Instant::now();
         }
         let reads = poll_batch(&consumer, Duration::from_millis(100), 500);
+        if move_every.is_none() {
+            let mut read_up_to = work.read_up_to.lock();
+            for read in &reads {
+                let next = read_up_to.entry(read.partition()).or_insert(0);
+                *next = (*next).max(read.offset() + 1);
+            }
+        }
         record_poll(&work.history, name, reads);
     }
     Ok(())
@@ -303,13 +399,17 @@ struct Membership {
     history: Arc<HistoryWriter>,
     name: String,
     /// librdkafka's group and offset-commit log (`debug=cgrp`), to explain what the
-    /// member committed when.
+    /// member committed when (without the lines of every fetch).
     log: LogToFile,
+    fetch: FetchErrors,
 }
 
 impl ClientContext for Membership {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        self.log.log(level, facility, message);
+        self.fetch.log(facility, message);
+        if facility != "FETCH" {
+            self.log.log(level, facility, message);
+        }
     }
 }
 
@@ -332,20 +432,16 @@ impl ConsumerContext for Membership {
 
 /// A member of the `weir-chaos-group` consumer group.
 pub fn subscribe_consumer(work: &Workload, name: &str) -> anyhow::Result<()> {
-    let mut config = work.client(name);
+    let mut config = consumer_config(work, name, GROUP);
     config
-        .set("group.id", GROUP)
-        .set("debug", "cgrp")
-        .set_log_level(RDKafkaLogLevel::Debug)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
+        .set("debug", "cgrp,fetch")
         .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000")
-        .set("fetch.wait.max.ms", "100");
+        .set("heartbeat.interval.ms", "1000");
     let consumer: BaseConsumer<Membership> = config.create_with_context(Membership {
         history: work.history.clone(),
         name: name.to_string(),
         log: LogToFile::create(work, name)?,
+        fetch: FetchErrors::new(work, name),
     })?;
     consumer.subscribe(&[&work.topic])?;
     while !work.stopped() {
@@ -442,32 +538,30 @@ fn sample_committed(work: &Workload, group: &BaseConsumer, partitions: &TopicPar
     }
 }
 
-/// Reads every partition from offset 0 to its high watermark, after the cluster healed.
-/// Returns the partitions it could not read to the end: those where `patience` passed
-/// without a record.
+/// Reads every partition from its log start to its high watermark, after the cluster
+/// healed. Returns the partitions it could not read to the end: those where `patience`
+/// passed without a record.
 pub fn catch_up(work: &Workload, patience: Duration) -> anyhow::Result<Vec<String>> {
     let name = "catch-up";
-    let mut config = work.client(name);
-    config
-        .set("group.id", "weir-chaos-catch-up")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100");
-    let consumer: BaseConsumer = config.create()?;
+    let consumer: BaseConsumer<FetchLog> = consumer_config(work, name, "weir-chaos-catch-up")
+        .create_with_context(FetchLog(FetchErrors::new(work, name)))?;
+    let watermarks = |partition, deadline| loop {
+        match consumer.fetch_watermarks(&work.topic, partition, Duration::from_secs(5)) {
+            Ok(marks) => break Ok(marks),
+            Err(e) if Instant::now() > deadline => break Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
     let mut unfinished = Vec::new();
     for partition in 0..work.partitions {
         let mut deadline = Instant::now() + patience;
-        let high = loop {
-            match consumer.fetch_watermarks(&work.topic, partition, Duration::from_secs(5)) {
-                Ok((_, high)) => break Some(high),
-                Err(e) if Instant::now() > deadline => {
-                    unfinished.push(format!("partition {partition}: no high watermark ({e})"));
-                    break None;
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        let (mut next, high) = match watermarks(partition, deadline) {
+            Ok(marks) => marks,
+            Err(e) => {
+                unfinished.push(format!("partition {partition}: no high watermark ({e})"));
+                continue;
             }
         };
-        let Some(high) = high else { continue };
         assign(&consumer, &work.topic, &[partition])?;
         work.history.record(
             name,
@@ -477,7 +571,7 @@ pub fn catch_up(work: &Workload, patience: Duration) -> anyhow::Result<Vec<Strin
                 partitions: vec![partition],
             },
         );
-        let mut next = 0;
+        let mut idle_since = Instant::now();
         while next < high {
             if Instant::now() > deadline {
                 unfinished.push(format!(
@@ -489,9 +583,98 @@ pub fn catch_up(work: &Workload, patience: Duration) -> anyhow::Result<Vec<Strin
             if let Some(last) = reads.last() {
                 next = next.max(last.offset() + 1);
                 deadline = Instant::now() + patience;
+                idle_since = Instant::now();
+            } else if idle_since.elapsed() > Duration::from_secs(2) {
+                // Nothing for a while: the log may have started past what is left.
+                if let Ok((low, _)) = watermarks(partition, Instant::now()) {
+                    next = next.max(low);
+                }
+                idle_since = Instant::now();
             }
             record_poll(&work.history, name, reads);
         }
     }
     Ok(unfinished)
+}
+
+/// Until stopped, every 2–6 s, asks that one of `partitions` (chosen at random) be
+/// deleted below an offset the consumer that keeps every partition has read (up to 200
+/// offsets short of it), when that is past what was asked before: DeleteRecords, as
+/// Kafka Streams purges its repartition topics. Every record below was read once, so the
+/// checker can still tell a lost record from a deleted one.
+pub async fn deleter(work: Workload, partitions: Vec<i32>, seed: u64) -> anyhow::Result<()> {
+    let name = "deleter";
+    let admin: AdminClient<DefaultClientContext> = work.client(name).create()?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut asked: HashMap<i32, i64> = HashMap::new();
+    while !work.stopped() {
+        let wake = Instant::now() + Duration::from_millis(rng.random_range(2_000..6_000));
+        while Instant::now() < wake && !work.stopped() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let Some(&partition) = partitions.choose(&mut rng) else {
+            return Ok(());
+        };
+        let read = work.read_up_to.lock().get(&partition).copied().unwrap_or(0);
+        let offset = read - rng.random_range(0..200);
+        if work.stopped() || offset <= asked.get(&partition).copied().unwrap_or(0) {
+            continue;
+        }
+        asked.insert(partition, offset);
+        let delete = |low, error| Op::DeleteRecords {
+            partition,
+            offset,
+            low,
+            error,
+        };
+        work.history
+            .record(name, Outcome::Invoke, delete(None, None));
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&work.topic, partition, Offset::Offset(offset))?;
+        let answer = admin
+            .delete_records(&list, &options)
+            .await
+            .and_then(|list| {
+                let element = list.find_partition(&work.topic, partition).ok_or(
+                    KafkaError::AdminOpCreation("no answer for the partition".into()),
+                )?;
+                element.error()?;
+                Ok(element.offset())
+            });
+        let (outcome, op) = match answer {
+            Ok(Offset::Offset(low)) => (Outcome::Ok, delete(Some(low), None)),
+            Ok(other) => (
+                Outcome::Info,
+                delete(None, Some(format!("answered low watermark {other:?}"))),
+            ),
+            Err(e) => (Outcome::Info, delete(None, Some(e.to_string()))),
+        };
+        work.history.record(name, outcome, op);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_error_is_read_from_librdkafkas_log_line() {
+        let line = "[thrd:127.0.0.1:40817/2]: 127.0.0.1:40817/2: chaos [3]: Fetch failed at \
+                    offset 1234 (leader epoch -1): KAFKA_STORAGE_ERROR";
+        assert_eq!(
+            parse_fetch_error("chaos", line),
+            Some(Op::FetchError {
+                partition: 3,
+                offset: 1234,
+                error: "KAFKA_STORAGE_ERROR".into(),
+                broker: "127.0.0.1:40817/2".into(),
+            })
+        );
+        let logical = "[thrd:b/1]: b/1: chaos [0]: Fetch failed at offset BEGINNING (leader \
+                       epoch -1): OFFSET_OUT_OF_RANGE";
+        assert_eq!(parse_fetch_error("chaos", logical), None);
+        assert_eq!(parse_fetch_error("other", line), None);
+    }
 }

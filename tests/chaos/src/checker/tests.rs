@@ -1,5 +1,5 @@
 use super::*;
-use crate::history::Read;
+use crate::history::{AgentAddress, Read};
 
 /// Builds histories event by event: indexes and times are filled in.
 #[derive(Debug, Default)]
@@ -138,7 +138,123 @@ impl History {
                 object: object.into(),
             })
             .collect();
-        self.push("oracle", Outcome::Ok, Op::Index { partition, entries })
+        self.push(
+            "oracle",
+            Outcome::Ok,
+            Op::Index {
+                partition,
+                log_start: None,
+                high_watermark: None,
+                entries,
+            },
+        )
+    }
+
+    /// The oracle's index of `partition` from `log_start` to `high`.
+    fn index_from(
+        &mut self,
+        partition: i32,
+        log_start: i64,
+        high: i64,
+        entries: &[(i64, i64, &str)],
+    ) -> &mut Self {
+        self.index(partition, entries);
+        if let Some(Event {
+            op:
+                Op::Index {
+                    log_start: l,
+                    high_watermark: h,
+                    ..
+                },
+            ..
+        }) = self.events.last_mut()
+        {
+            *l = Some(log_start);
+            *h = Some(high);
+        }
+        self
+    }
+
+    /// The same listing as [`History::bucket`], taken once the lifecycle settled.
+    fn settled_bucket(&mut self, objects: &[(&str, bool, u64)]) -> &mut Self {
+        self.bucket(objects);
+        if let Some(Event {
+            op: Op::Bucket { settled, .. },
+            ..
+        }) = self.events.last_mut()
+        {
+            *settled = true;
+        }
+        self
+    }
+
+    /// Agents `agent-N` at `127.0.0.1:900N`.
+    fn agents(&mut self, count: usize) -> &mut Self {
+        let agents = (0..count)
+            .map(|i| AgentAddress {
+                name: format!("agent-{i}"),
+                address: format!("127.0.0.1:900{i}"),
+            })
+            .collect();
+        self.push("cluster", Outcome::Ok, Op::Agents { agents })
+    }
+
+    /// The topic's retention set (an invoke and its ok).
+    fn retention(&mut self, retention_ms: Option<i64>) -> &mut Self {
+        let config = || Op::TopicConfig {
+            retention_ms,
+            error: None,
+        };
+        self.push("admin", Outcome::Invoke, config())
+            .push("admin", Outcome::Ok, config())
+    }
+
+    /// The deleter's DeleteRecords of `partition` below `offset`, answered `low`.
+    fn delete_records(&mut self, partition: i32, offset: i64, low: i64) -> &mut Self {
+        let delete = |low| Op::DeleteRecords {
+            partition,
+            offset,
+            low,
+            error: None,
+        };
+        self.push("deleter", Outcome::Invoke, delete(None)).push(
+            "deleter",
+            Outcome::Ok,
+            delete(Some(low)),
+        )
+    }
+
+    /// `process`'s fetch of `partition` at `offset` answered `error` by agent `agent`.
+    fn fetch_error(
+        &mut self,
+        process: &str,
+        partition: i32,
+        offset: i64,
+        error: &str,
+        agent: usize,
+    ) -> &mut Self {
+        self.push(
+            process,
+            Outcome::Fail,
+            Op::FetchError {
+                partition,
+                offset,
+                error: error.into(),
+                broker: format!("127.0.0.1:900{agent}/{}", agent + 1),
+            },
+        )
+    }
+
+    fn missing_objects(&mut self, agent: &str, counted: u64, logged: u64) -> &mut Self {
+        self.push(
+            "oracle",
+            Outcome::Ok,
+            Op::MissingObjects {
+                agent: agent.into(),
+                counted: Some(counted),
+                logged,
+            },
+        )
     }
 
     /// The oracle's bucket listing, objects of (id, referenced, age), with a grace of 1 s
@@ -159,6 +275,7 @@ impl History {
                 objects,
                 gc_grace_ms: 1000,
                 gc_interval_ms: 500,
+                settled: false,
             },
         )
     }
@@ -176,10 +293,13 @@ fn assert_found(report: &Report, classes: &[Class]) {
 
 /// Two producers, a consumer in each mode, a fault, samples, a catch-up, and the oracle:
 /// everything a run logs, with nothing wrong. Some sends are indeterminate, one failed,
-/// one never completed; the assign-mode consumer seeks back after a new Assign.
+/// one never completed; the assign-mode consumer seeks back after a new Assign. A fetch
+/// meets a retriable error; no agent found an object missing.
 fn clean() -> History {
     let mut h = History::default();
-    h.assign("consumer-0", Mode::Assign, &[0])
+    h.agents(2)
+        .retention(None)
+        .assign("consumer-0", Mode::Assign, &[0])
         .assign("consumer-1", Mode::Subscribe, &[0, 1])
         .sent("producer-0", 0, 1, 0)
         .sent("producer-0", 0, 2, 1)
@@ -190,6 +310,7 @@ fn clean() -> History {
         .watermarks(0, 0, 2)
         .poll("consumer-0", &[(0, 0, 1), (0, 1, 2)])
         .nemesis(Outcome::Invoke, "kill", "agent-1")
+        .fetch_error("consumer-0", 0, 2, "NOT_LEADER_OR_FOLLOWER", 1)
         .invoke("producer-0", 0, 3)
         .info("producer-0", 0, 3)
         .invoke("producer-1", 1, 13)
@@ -209,9 +330,11 @@ fn clean() -> History {
         .assign("catch-up", Mode::Assign, &[0, 1])
         .poll("catch-up", &[(0, 0, 1), (0, 1, 2), (0, 2, 3), (0, 3, 5)])
         .poll("catch-up", &[(1, 0, 11), (1, 1, 12)])
-        .index(0, &[(0, 2, "A"), (2, 2, "B")])
-        .index(1, &[(0, 2, "A")])
-        .bucket(&[("A", true, 9000), ("B", true, 5000), ("C", false, 800)]);
+        .index_from(0, 0, 4, &[(0, 2, "A"), (2, 2, "B")])
+        .index_from(1, 0, 2, &[(0, 2, "A")])
+        .settled_bucket(&[("A", true, 9000), ("B", true, 5000)])
+        .missing_objects("agent-0", 0, 0)
+        .missing_objects("agent-1", 0, 0);
     h
 }
 
@@ -289,7 +412,9 @@ fn an_empty_history_is_clean_and_the_oracle_classes_not_checked() {
     let report = check(&[]);
     assert!(report.is_clean());
     for class in [
+        Class::LiveFetchFailures,
         Class::DanglingIndexEntries,
+        Class::LeakedObjects,
         Class::IndexGaps,
         Class::UncollectedOrphans,
         Class::AckedNotInIndex,
@@ -503,10 +628,6 @@ fn watermark_regressions() {
     assert_eq!(report.count(Class::WatermarkRegressions), 1);
 
     let mut h = History::default();
-    h.watermarks(0, 2, 5).watermarks(0, 1, 5);
-    assert_found(&h.check(), &[Class::WatermarkRegressions]);
-
-    let mut h = History::default();
     h.watermarks(0, 4, 3);
     assert_found(&h.check(), &[Class::WatermarkRegressions]);
 }
@@ -655,4 +776,306 @@ fn a_committed_offset_that_goes_down_near_a_fault_is_counted_but_not_an_anomaly(
             .contains("went down during or just after a fault (librdkafka"),
         "{report}"
     );
+}
+
+/// Values 1..=`count` acked at offsets 0.. of `partition`, each read by consumer-0.
+fn acked_and_read(h: &mut History, partition: i32, count: u64) {
+    h.assign("consumer-0", Mode::Assign, &[partition]);
+    for value in 1..=count {
+        let offset = value as i64 - 1;
+        h.sent("producer-0", partition, value, offset)
+            .poll("consumer-0", &[(partition, offset, value)]);
+    }
+}
+
+#[test]
+fn log_start_regressions() {
+    // One sample after another.
+    let mut h = History::default();
+    h.retention(Some(0))
+        .watermarks(0, 5, 10)
+        .watermarks(0, 3, 10);
+    let report = h.check();
+    assert_found(&report, &[Class::LogStartRegressions]);
+    assert!(
+        report
+            .to_string()
+            .contains("partition 0: log start 5 (event 2, sampler), then 3"),
+        "{report}"
+    );
+
+    // A DeleteRecords answer, then a sample: sources are compared too, and so is the
+    // index after the run.
+    let mut h = History::default();
+    h.delete_records(0, 7, 7).watermarks(0, 6, 10);
+    assert_found(&h.check(), &[Class::LogStartRegressions]);
+    let mut h = History::default();
+    h.watermarks(0, 4, 10).index_from(0, 2, 10, &[(0, 10, "A")]);
+    assert_found(&h.check(), &[Class::LogStartRegressions]);
+
+    // A sample asked for before the DeleteRecords was answered may see the old start.
+    let mut h = History::default();
+    h.push(
+        "sampler",
+        Outcome::Invoke,
+        Op::Watermarks {
+            partition: 0,
+            low: None,
+            high: None,
+            error: None,
+        },
+    )
+    .delete_records(0, 7, 7)
+    .watermarks(0, 0, 10)
+    .watermarks(0, 7, 10);
+    assert_found(&h.check(), &[]);
+}
+
+#[test]
+fn records_below_the_log_start_need_a_deletion_or_retention() {
+    // No retention and no DeleteRecords, yet the log start passed offsets 0 and 1.
+    let mut h = History::default();
+    h.retention(None);
+    acked_and_read(&mut h, 0, 4);
+    h.watermarks(0, 2, 4);
+    let report = h.check();
+    assert_found(&report, &[Class::UnexplainedRemovals]);
+    assert_eq!(report.count(Class::UnexplainedRemovals), 2);
+    assert!(
+        report.to_string().contains(
+            "partition 0 offset 0 (value 1, sent by producer-0 at 0.0 s) below log start 2"
+        ),
+        "{report}"
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("no DeleteRecords was asked for by then, and the topic has no retention"),
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains(
+            "2 known records removed (0 as DeleteRecords asked, 0 by retention, 2 with no \
+             cause; 0 of them never read)"
+        ),
+        "{report}"
+    );
+
+    // A DeleteRecords below 2 explains both.
+    let mut h = History::default();
+    h.retention(None);
+    acked_and_read(&mut h, 0, 4);
+    h.delete_records(0, 2, 2).watermarks(0, 2, 4);
+    let report = h.check();
+    assert_found(&report, &[]);
+    assert_eq!(report.stats.lifecycle.removed_by_delete_records, 2);
+
+    // One below 1 explains only offset 0.
+    let mut h = History::default();
+    h.retention(None);
+    acked_and_read(&mut h, 0, 4);
+    h.delete_records(0, 1, 1).watermarks(0, 2, 4);
+    assert_eq!(h.check().count(Class::UnexplainedRemovals), 1);
+}
+
+#[test]
+fn retention_explains_removing_records_older_than_retention_ms() {
+    // retention.ms 1000: records sent near 0 s may go from about 1 s on.
+    let early = |wait_ms| {
+        let mut h = History::default();
+        h.retention(Some(1000));
+        acked_and_read(&mut h, 0, 4);
+        h.later(wait_ms).watermarks(0, 2, 4);
+        h.check()
+    };
+    assert_found(&early(0), &[Class::UnexplainedRemovals]);
+    let report = early(2000);
+    assert_found(&report, &[]);
+    assert_eq!(report.stats.lifecycle.removed_by_retention, 2);
+
+    // Retention turned off: records sent after that (and a pass that read the old
+    // setting) stay, however old.
+    let mut h = History::default();
+    h.retention(Some(1000))
+        .retention(None)
+        .later(RETENTION_SETTLE_MS);
+    acked_and_read(&mut h, 0, 4);
+    h.later(5000).watermarks(0, 2, 4);
+    assert_found(&h.check(), &[Class::UnexplainedRemovals]);
+}
+
+#[test]
+fn a_value_removed_unread_is_not_lost_or_unseen() {
+    let mut h = History::default();
+    h.retention(None)
+        .sent("producer-0", 0, 1, 0)
+        .sent("producer-0", 0, 2, 1)
+        .sent("producer-0", 0, 3, -1001)
+        .sent("producer-0", 0, 4, 3)
+        .delete_records(0, 4, 4)
+        .assign("catch-up", Mode::Assign, &[0])
+        .sent("producer-0", 0, 5, 4)
+        .poll("catch-up", &[(0, 4, 5)])
+        .index_from(0, 4, 5, &[(4, 1, "A")])
+        .settled_bucket(&[("A", true, 100)]);
+    let report = h.check();
+    assert_found(&report, &[]);
+    assert_eq!(report.stats.lifecycle.removed_unread, 3, "{report}");
+
+    // Without the DeleteRecords, the same history loses them.
+    let mut h = History::default();
+    h.retention(None)
+        .sent("producer-0", 0, 1, 0)
+        .sent("producer-0", 0, 2, 1)
+        .assign("catch-up", Mode::Assign, &[0])
+        .sent("producer-0", 0, 5, 2)
+        .poll("catch-up", &[(0, 2, 5)])
+        .index_from(0, 2, 3, &[(2, 1, "A")])
+        .settled_bucket(&[("A", true, 100)]);
+    assert_found(&h.check(), &[Class::UnexplainedRemovals]);
+}
+
+#[test]
+fn a_jump_over_removed_offsets_is_not_a_gap() {
+    let jump = |to: i64| {
+        let mut h = History::default();
+        h.retention(None);
+        acked_and_read(&mut h, 0, 2);
+        for value in 3..=8 {
+            h.sent("producer-0", 0, value, value as i64 - 1);
+        }
+        h.delete_records(0, 5, 5)
+            .fetch_error("consumer-0", 0, 2, "OFFSET_OUT_OF_RANGE", 0)
+            .poll("consumer-0", &[(0, to, to as u64 + 1)])
+            .watermarks(0, 5, 8)
+            .poll("consumer-1", &[(0, 5, 6), (0, 6, 7), (0, 7, 8)]);
+        h.check()
+    };
+    let report = jump(5);
+    assert_found(&report, &[]);
+    assert_eq!(report.stats.lifecycle.jumps_over_removed, 1);
+    // Past the log start: offsets 5 and 6 were live, and skipped.
+    assert_found(&jump(7), &[Class::PollSkips]);
+}
+
+#[test]
+fn live_fetch_failures() {
+    let base = || {
+        let mut h = History::default();
+        h.agents(2).retention(None);
+        acked_and_read(&mut h, 0, 4);
+        h
+    };
+    let mut h = base();
+    h.fetch_error("consumer-0", 0, 2, "KAFKA_STORAGE_ERROR", 1);
+    let report = h.check();
+    assert_found(&report, &[Class::LiveFetchFailures]);
+    assert!(
+        report.to_string().contains(
+            "consumer-0 fetched partition 0 offset 2 from 127.0.0.1:9001/2 and got \
+             KAFKA_STORAGE_ERROR"
+        ),
+        "{report}"
+    );
+
+    // During an object-store fault of that agent, and just after, it may fail.
+    let mut h = base();
+    h.nemesis(Outcome::Invoke, "store-errors", "agent-1")
+        .fetch_error("consumer-0", 0, 2, "KAFKA_STORAGE_ERROR", 1)
+        .nemesis(Outcome::Ok, "store-errors", "agent-1")
+        .later(STORE_SETTLE_MS - 1000)
+        .fetch_error("consumer-0", 0, 2, "KAFKA_STORAGE_ERROR", 1);
+    let report = h.check();
+    assert_found(&report, &[]);
+    assert_eq!(report.stats.lifecycle.storage_errors_near_store_faults, 2);
+    // Not when the fault was on another agent, nor long after.
+    let mut h = base();
+    h.nemesis(Outcome::Invoke, "store-errors", "agent-0")
+        .fetch_error("consumer-0", 0, 2, "KAFKA_STORAGE_ERROR", 1)
+        .nemesis(Outcome::Ok, "store-errors", "agent-0")
+        .later(STORE_SETTLE_MS + 1000)
+        .fetch_error("consumer-0", 0, 2, "KAFKA_STORAGE_ERROR", 0);
+    assert_eq!(h.check().count(Class::LiveFetchFailures), 2);
+    // A paused S3 server holds every agent's reads.
+    let mut h = base();
+    h.nemesis(Outcome::Invoke, "pause", "s3-server")
+        .fetch_error("consumer-0", 0, 2, "KAFKA_STORAGE_ERROR", 1);
+    assert_found(&h.check(), &[]);
+
+    // Out of range though the log started below it and the high watermark was past it.
+    let mut h = base();
+    h.fetch_error("consumer-0", 0, 2, "OFFSET_OUT_OF_RANGE", 0)
+        .watermarks(0, 0, 4);
+    assert_found(&h.check(), &[Class::LiveFetchFailures]);
+    // Below the log start observed after it, it is what the consumer should get.
+    let mut h = base();
+    h.delete_records(0, 3, 3)
+        .fetch_error("consumer-0", 0, 2, "OFFSET_OUT_OF_RANGE", 0)
+        .watermarks(0, 3, 4);
+    assert_found(&h.check(), &[]);
+
+    // An agent that counted a fetch finding an indexed object missing.
+    let mut h = base();
+    h.missing_objects("agent-0", 0, 0)
+        .missing_objects("agent-1", 1, 1);
+    let report = h.check();
+    assert_found(&report, &[Class::LiveFetchFailures]);
+    assert!(
+        report
+            .to_string()
+            .contains("agent-1: 1 fetches found an object")
+    );
+}
+
+#[test]
+fn leaked_objects() {
+    let mut h = History::default();
+    h.index_from(0, 0, 2, &[(0, 2, "A")]).settled_bucket(&[
+        ("A", true, 100),
+        ("B", true, 90_000),
+        ("C", false, 90_000),
+    ]);
+    let report = h.check();
+    assert_found(&report, &[Class::LeakedObjects, Class::UncollectedOrphans]);
+    assert_eq!(report.count(Class::LeakedObjects), 2);
+    assert!(
+        report
+            .to_string()
+            .contains("object B (90000 ms old, committed (dereferenced, not deleted))"),
+        "{report}"
+    );
+
+    // A listing taken before the lifecycle settled is not checked for leaks.
+    let mut h = History::default();
+    h.index_from(0, 0, 2, &[(0, 2, "A")])
+        .bucket(&[("A", true, 100), ("B", true, 500)]);
+    let report = h.check();
+    assert_found(&report, &[]);
+    assert!(!report.checked(Class::LeakedObjects));
+}
+
+#[test]
+fn the_index_reaches_from_the_log_start_to_the_high_watermark() {
+    let mut h = History::default();
+    h.index_from(0, 2, 6, &[(3, 3, "A")])
+        .index_from(1, 0, 6, &[(0, 4, "A")])
+        .index_from(2, 3, 6, &[(2, 4, "A")])
+        .index_from(3, 6, 6, &[])
+        .bucket(&[("A", true, 100)]);
+    let report = h.check();
+    assert_found(&report, &[Class::IndexGaps]);
+    assert_eq!(report.count(Class::IndexGaps), 2, "{report}");
+}
+
+#[test]
+fn acks_below_the_log_start_need_no_index_entry() {
+    let mut h = History::default();
+    h.retention(None)
+        .sent("producer-0", 0, 1, 0)
+        .sent("producer-0", 0, 2, 1)
+        .poll("consumer-0", &[(0, 0, 1), (0, 1, 2)])
+        .delete_records(0, 1, 1)
+        .index_from(0, 1, 2, &[(1, 1, "A")])
+        .bucket(&[("A", true, 100)]);
+    assert_found(&h.check(), &[]);
 }
