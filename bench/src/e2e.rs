@@ -46,7 +46,7 @@ fn now_micros() -> u64 {
 }
 
 pub(crate) async fn run(args: E2eArgs) -> anyhow::Result<()> {
-    crate::ensure_topic(&args.bootstrap, &args.topic, args.partitions).await?;
+    crate::ensure_topic(&args.bootstrap, &args.topic, args.partitions, &[]).await?;
 
     // The consumer starts at each partition's end before anything is sent.
     let consumer: BaseConsumer = ClientConfig::new()

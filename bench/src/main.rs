@@ -83,6 +83,12 @@ struct ConsumeArgs {
     metrics: Option<String>,
     #[arg(long, default_value = "weir")]
     label: String,
+    /// Read only this partition (repeat for more); every partition by default.
+    #[arg(long = "partition")]
+    partitions: Vec<i32>,
+    /// librdkafka client.id; Weir's agents read the client's zone from `weir_az=ZONE` in it.
+    #[arg(long, default_value = "weir-bench")]
+    client_id: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,19 +130,39 @@ struct ProduceArgs {
     /// Prometheus endpoint to read object-store request counts from, before and after.
     #[arg(long)]
     metrics: Option<String>,
+    /// librdkafka client.id; Weir's agents read the client's zone from `weir_az=ZONE` in it.
+    #[arg(long, default_value = "weir-bench")]
+    client_id: String,
+    /// A topic config to create the topic with, KEY=VALUE (repeat for more), e.g.
+    /// retention.ms=60000. An existing topic keeps its configs.
+    #[arg(long = "topic-config", value_parser = parse_topic_config)]
+    topic_configs: Vec<(String, String)>,
 }
 
-/// Creates `topic` with `partitions` partitions unless it exists.
+fn parse_topic_config(spec: &str) -> Result<(String, String), String> {
+    match spec.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!(
+            "{spec:?}: expected KEY=VALUE, e.g. retention.ms=60000"
+        )),
+    }
+}
+
+/// Creates `topic` with `partitions` partitions and `configs` unless it exists.
 pub(crate) async fn ensure_topic(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
+    configs: &[(String, String)],
 ) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .context("create admin client")?;
-    let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
     let results = admin
         .create_topics([&topic], &AdminOptions::new())
         .await
@@ -151,12 +177,19 @@ pub(crate) async fn ensure_topic(
 }
 
 async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
-    ensure_topic(&args.bootstrap, &args.topic, args.partitions).await?;
+    ensure_topic(
+        &args.bootstrap,
+        &args.topic,
+        args.partitions,
+        &args.topic_configs,
+    )
+    .await?;
     let before = object_store_counts(args.metrics.as_deref()).await?;
     let producers: Vec<FutureProducer> = (0..args.producers.max(1))
         .map(|_| {
             ClientConfig::new()
                 .set("bootstrap.servers", &args.bootstrap)
+                .set("client.id", &args.client_id)
                 .set("acks", &args.acks)
                 .set("compression.type", &args.compression)
                 .set("linger.ms", args.linger_ms.to_string())
@@ -316,7 +349,8 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let readers: Vec<_> = (0..args.consumers.max(1))
         .map(|_| {
             let (bootstrap, topic) = (args.bootstrap.clone(), args.topic.clone());
-            std::thread::spawn(move || read_topic(&bootstrap, &topic))
+            let (client_id, partitions) = (args.client_id.clone(), args.partitions.clone());
+            std::thread::spawn(move || read_topic(&bootstrap, &client_id, &topic, &partitions))
         })
         .collect();
     let mut records = 0u64;
@@ -334,6 +368,7 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
         "label": args.label,
         "revision": crate::revision(),
         "consumers": args.consumers,
+        "partitions": args.partitions,
         "records": records,
         "bytes": bytes,
         "seconds": elapsed,
@@ -350,11 +385,17 @@ pub(crate) fn revision() -> &'static str {
     env!("WEIR_BENCH_REVISION")
 }
 
-/// Reads every partition of `topic` from the beginning to its high watermark at start;
-/// returns (records, key and value bytes).
-fn read_topic(bootstrap: &str, topic: &str) -> anyhow::Result<(u64, u64)> {
+/// Reads `partitions` of `topic` (every one when empty) from the beginning to its high
+/// watermark at start; returns (records, key and value bytes).
+fn read_topic(
+    bootstrap: &str,
+    client_id: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<(u64, u64)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        .set("client.id", client_id)
         .set("group.id", "weir-bench")
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
@@ -363,14 +404,23 @@ fn read_topic(bootstrap: &str, topic: &str) -> anyhow::Result<(u64, u64)> {
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
         .context("topic metadata")?;
-    let partitions = metadata
+    let count = metadata
         .topics()
         .first()
         .map(|t| t.partitions().len() as i32)
         .unwrap_or(0);
+    let partitions: Vec<i32> = if partitions.is_empty() {
+        (0..count).collect()
+    } else {
+        anyhow::ensure!(
+            partitions.iter().all(|p| (0..count).contains(p)),
+            "topic {topic} has {count} partitions; asked for {partitions:?}"
+        );
+        partitions.to_vec()
+    };
     let mut ends = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
+    for p in partitions {
         let (_, high) = consumer
             .fetch_watermarks(topic, p, Duration::from_secs(30))
             .context("watermarks")?;

@@ -103,7 +103,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> anyh
 }
 
 pub(crate) async fn run(args: RebalanceArgs) -> anyhow::Result<()> {
-    crate::ensure_topic(&args.bootstrap, &args.topic, args.partitions).await?;
+    crate::ensure_topic(&args.bootstrap, &args.topic, args.partitions, &[]).await?;
     tokio::task::spawn_blocking(move || measure(args)).await?
 }
 

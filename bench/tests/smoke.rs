@@ -103,6 +103,8 @@ fn what_weir_bench_reports_is_what_the_broker_holds() {
         "2",
         "--in-flight",
         "1000",
+        "--topic-config",
+        "retention.ms=3600000",
     ]);
     let acked = count(&produced, "records_acked");
     assert!(acked > 0, "{produced}");
@@ -119,6 +121,29 @@ fn what_weir_bench_reports_is_what_the_broker_holds() {
         })
         .sum();
     assert_eq!(held, acked as i64, "every acknowledged record, no other");
+    assert_eq!(
+        retention_ms(bootstrap, "smoke").as_deref(),
+        Some("3600000"),
+        "the topic was created with --topic-config"
+    );
+
+    let one = bench(&[
+        "consume",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        "smoke",
+        "--partition",
+        "1",
+    ]);
+    let (_, in_one) = consumer
+        .fetch_watermarks("smoke", 1, Duration::from_secs(30))
+        .expect("ListOffsets");
+    assert_eq!(
+        count(&one, "records") as i64,
+        in_one,
+        "partition 1, and only it: {one}"
+    );
 
     let e2e = bench(&[
         "e2e",
@@ -139,4 +164,23 @@ fn what_weir_bench_reports_is_what_the_broker_holds() {
     assert!(sent > 0, "{e2e}");
     assert_eq!(count(&e2e, "records_acked"), sent, "{e2e}");
     assert_eq!(count(&e2e, "records_consumed"), sent, "{e2e}");
+}
+
+/// The topic's retention.ms as DescribeConfigs shows it.
+fn retention_ms(bootstrap: &str, topic: &str) -> Option<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let described = runtime
+        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()))
+        .expect("DescribeConfigs");
+    let resource = described.into_iter().next()?.ok()?;
+    resource.get("retention.ms")?.value.clone()
 }
